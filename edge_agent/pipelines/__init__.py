@@ -1,0 +1,1 @@
+"""Pipelines: manifest-driven pre/post-processing around an inference runtime."""

@@ -1,0 +1,1 @@
+"""Shipped model packages and the code that trains them."""

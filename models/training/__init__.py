@@ -1,0 +1,1 @@
+"""Data generators, training, quantization, packaging and evaluation (needs the `train` extra)."""
