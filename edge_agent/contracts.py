@@ -100,9 +100,7 @@ class BearingFeaturesStep(_Strict):
     max_samples: int = Field(default=65536, gt=0, description="Longest window accepted, in samples")
 
 
-PreprocessStep = Annotated[
-    GrayscaleStep | ResizeStep | ScaleStep | BearingFeaturesStep, Field(discriminator="op")
-]
+PreprocessStep = Annotated[GrayscaleStep | ResizeStep | ScaleStep | BearingFeaturesStep, Field(discriminator="op")]
 
 
 class InputSpec(_Strict):

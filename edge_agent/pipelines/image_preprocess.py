@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_agent.contracts import GrayscaleStep, InputSpec, Quantization, ResizeStep, ScaleStep
+from edge_agent.contracts import GrayscaleStep, InputSpec, ResizeStep, ScaleStep
 from edge_agent.errors import InputShapeError, ModelPackageError
+from edge_agent.tensors import quantize
 
 _INTERPOLATION = {"area": 3, "linear": 1}  # cv2.INTER_AREA, cv2.INTER_LINEAR
 
@@ -21,24 +22,6 @@ def to_gray(image: np.ndarray) -> np.ndarray:
         gray = 0.114 * bgr[:, :, 0] + 0.587 * bgr[:, :, 1] + 0.299 * bgr[:, :, 2]
         return np.clip(np.rint(gray), 0, 255).astype(np.uint8)
     raise InputShapeError(f"image has shape {image.shape}; expected HxW, HxWx1, HxWx3 or HxWx4")
-
-
-def quantize(values: np.ndarray, dtype: str, quantization: Quantization | None) -> np.ndarray:
-    """Map real values to the model's input dtype (affine quantization for integer inputs)."""
-    if dtype == "float32":
-        return values.astype(np.float32, copy=False)
-    if quantization is None:
-        raise ModelPackageError(f"input dtype {dtype} needs a quantization scale and zero point")
-    info = np.iinfo(np.uint8 if dtype == "uint8" else np.int8)
-    q = np.rint(values / quantization.scale) + quantization.zero_point
-    return np.clip(q, info.min, info.max).astype(info.dtype)
-
-
-def dequantize(values: np.ndarray, quantization: Quantization | None) -> np.ndarray:
-    """Real values of a (possibly quantized) output tensor."""
-    if quantization is None:
-        return values.astype(np.float32, copy=False)
-    return (values.astype(np.float32) - quantization.zero_point) * quantization.scale
 
 
 def preprocess_image(image: np.ndarray, spec: InputSpec) -> np.ndarray:
@@ -58,9 +41,7 @@ def preprocess_image(image: np.ndarray, spec: InputSpec) -> np.ndarray:
             values = to_gray(values)
         elif isinstance(step, ResizeStep):
             if values.shape[0] != step.height or values.shape[1] != step.width:
-                values = cv2.resize(
-                    values, (step.width, step.height), interpolation=_INTERPOLATION[step.interpolation]
-                )
+                values = cv2.resize(values, (step.width, step.height), interpolation=_INTERPOLATION[step.interpolation])
         elif isinstance(step, ScaleStep):
             values = values.astype(np.float32) * np.float32(step.factor) + np.float32(step.offset)
         else:

@@ -1,0 +1,1 @@
+"""Decoders that turn MQTT payload bytes into validated inputs; cheap, and they never trust the sender."""
