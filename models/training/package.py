@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import shutil
+import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge_agent.contracts import InputSpec, OutputSpec, RuntimeKind, Task, Thresholds
+from edge_agent.contracts import InputSpec, Manifest, OutputSpec, RuntimeKind, Task, Thresholds
+from edge_agent.loading import load_model
+from edge_agent.packages import MANIFEST, MODEL_CARD, SELFTEST, SIGNATURE
+from edge_agent.runtimes import InferenceRuntime, RuntimeOptions, create_runtime
+from edge_agent.signing import TrustedKeys, key_id
+from edge_agent.tensors import dequantize
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,3 +48,133 @@ class TrainedModel:
     # extra markdown appended to MODEL_CARD.md (architecture, recipe, confusion matrix)
     card_markdown: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+DEV_KEY = Path(__file__).resolve().parents[1] / "keys" / "dev-signing.key"
+
+
+def _expected_tolerance(meaning: str, expected: np.ndarray, quant_scale: float | None) -> float:
+    if quant_scale is not None:
+        return 2.0 * quant_scale + 1e-6
+    if meaning == "class_probabilities":
+        # int8 kernels differ slightly between CPUs (AVX2, VNNI, NEON); a broken model is far off.
+        return 0.02
+    return 1e-3 * max(1.0, float(np.max(np.abs(expected))))
+
+
+def _latency_ms(runtime: InferenceRuntime, item: np.ndarray, repeats: int = 50) -> dict[str, float]:
+    batch = item[None]
+    runtime.run(batch)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        runtime.run(batch)
+        times.append((time.perf_counter() - started) * 1000)
+    return {"p50": round(float(np.percentile(times, 50)), 3), "p99": round(float(np.percentile(times, 99)), 3)}
+
+
+def _metrics_markdown(metrics: dict[str, Any], prefix: str = "") -> list[str]:
+    lines = []
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            lines.extend(_metrics_markdown(value, f"{prefix}{key}."))
+        elif isinstance(value, (int, float, str, bool)):
+            lines.append(f"| {prefix}{key} | {value} |")
+    return lines
+
+
+def _model_card(manifest: Manifest, trained: TrainedModel, latency: dict[str, float]) -> str:
+    metrics = trained.training.get("metrics", {})
+    lines = [
+        f"# {manifest.name} {manifest.version}",
+        "",
+        manifest.description,
+        "",
+        "| field | value |",
+        "|---|---|",
+        f"| task | {manifest.task} |",
+        f"| runtime | {manifest.runtime} |",
+        f"| file | {manifest.file} ({manifest.size} bytes) |",
+        f"| sha256 | `{manifest.sha256}` |",
+        f"| input | {manifest.input.dtype} {manifest.input.shape} {manifest.input.layout} |",
+        f"| labels | {', '.join(manifest.output.labels)} |",
+        f"| thresholds | {manifest.thresholds.model_dump(exclude_none=True)} |",
+        f"| min agent version | {manifest.min_agent_version} |",
+        f"| latency, 1 item, 1 thread, build machine | p50 {latency['p50']} ms, p99 {latency['p99']} ms |",
+        "",
+        "## Held-out metrics",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *_metrics_markdown(metrics),
+        "",
+        trained.card_markdown,
+        "",
+        "## Data recipe",
+        "",
+        "```json",
+        json.dumps(trained.training.get("data_recipe", {}), indent=2, default=str),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_package(
+    trained: TrainedModel,
+    out_root: Path,
+    signing_key: Ed25519PrivateKey,
+    created: str | None = None,
+    min_agent_version: str = "0.1.0",
+) -> Path:
+    """Write NAME/VERSION/ with model, manifest, signature, self-test and model card; return its path."""
+    root = out_root / trained.name / trained.version
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    model_path = root / trained.file_name
+    model_path.write_bytes(trained.model_bytes)
+
+    runtime = create_runtime(trained.runtime, model_path, RuntimeOptions(num_threads=1))
+    raw_outputs = runtime.run(trained.selftest_inputs)
+    expected = [dequantize(out, spec.quantization) for out, spec in zip(raw_outputs, trained.output.tensors)]
+    latency = _latency_ms(runtime, trained.selftest_inputs[0])
+    runtime.close()
+    arrays: dict[str, np.ndarray] = {
+        "inputs": trained.selftest_inputs,
+        "labels": np.asarray(trained.selftest_labels, dtype="<U32"),
+    }
+    for index, (values, spec) in enumerate(zip(expected, trained.output.tensors)):
+        scale = spec.quantization.scale if spec.quantization else None
+        arrays[f"expected_{index}"] = values
+        arrays[f"atol_{index}"] = np.asarray(_expected_tolerance(spec.meaning, values, scale), dtype=np.float32)
+    np.savez_compressed(root / SELFTEST, **arrays)  # type: ignore[arg-type]
+
+    training = dict(trained.training)
+    training["latency_ms_build_machine"] = latency
+    manifest = Manifest(
+        name=trained.name,
+        version=trained.version,
+        task=trained.task,
+        runtime=trained.runtime,
+        file=trained.file_name,
+        sha256=hashlib.sha256(trained.model_bytes).hexdigest(),
+        size=len(trained.model_bytes),
+        input=trained.input,
+        output=trained.output,
+        thresholds=trained.thresholds,
+        min_agent_version=min_agent_version,
+        created=created or datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        description=trained.description,
+        training=training,
+    )
+    manifest_bytes = (json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n").encode()
+    (root / MANIFEST).write_bytes(manifest_bytes)
+    (root / SIGNATURE).write_bytes(signing_key.sign(manifest_bytes))
+    (root / MODEL_CARD).write_text(_model_card(manifest, trained, latency))
+
+    # The package must pass exactly the checks a gateway runs before it is shipped.
+    loaded = load_model(root, TrustedKeys({key_id(signing_key.public_key()): signing_key.public_key()}))
+    loaded.runtime.close()
+    log.info("wrote %s (%d bytes model)", root, manifest.size)
+    return root

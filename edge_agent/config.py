@@ -1,0 +1,219 @@
+"""Agent configuration: YAML file + EDGE_AGENT__SECTION__KEY overrides, validated by pydantic."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edge_agent.contracts import BearingGeometry
+from edge_agent.errors import ConfigError
+
+DEFAULT_PATH = Path("/etc/edge-agent/config.yaml")
+ENV_PREFIX = "EDGE_AGENT__"
+
+
+class _Section(BaseModel):
+    """Base for config sections: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class GatewayConfig(_Section):
+    """Who this gateway is and which line it serves."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Gateway id, unique in the fleet")
+    site: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Plant or site name")
+    line: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Production line name")
+    namespace: str = Field(default="factory/v1/{site}/{line}", description="Topic prefix template")
+
+    @property
+    def ns(self) -> str:
+        """The topic prefix with site and line filled in."""
+        return self.namespace.format(site=self.site, line=self.line)
+
+
+class TlsConfig(_Section):
+    """TLS to the broker."""
+
+    ca_file: Path | None = Field(default=None, description="CA bundle that signed the broker's certificate")
+    cert_file: Path | None = Field(default=None, description="Client certificate for mutual TLS")
+    key_file: Path | None = Field(default=None, description="Client private key for mutual TLS")
+
+
+class MqttConfig(_Section):
+    """Connection to the plant's broker."""
+
+    host: str = Field(default="127.0.0.1", description="Broker host name or address")
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker TCP port")
+    tls: TlsConfig | None = Field(default=None, description="TLS settings; plain TCP when absent")
+    username: str | None = Field(default=None, description="Broker user name")
+    password_file: Path | None = Field(
+        default=None, description="File holding the password; relative names resolve in $CREDENTIALS_DIRECTORY"
+    )
+    client_id: str | None = Field(default=None, description="MQTT client id; defaults to edge-agent-{gateway.id}")
+    keepalive_s: int = Field(default=30, ge=5, le=600, description="MQTT keepalive interval")
+    session_expiry_s: int = Field(default=3600, ge=0, description="How long the broker keeps our session")
+    reconnect_min_s: float = Field(default=0.5, gt=0, description="First reconnect delay")
+    reconnect_max_s: float = Field(default=30.0, gt=0, description="Longest reconnect delay (exponential backoff)")
+
+
+class CameraConfig(_Section):
+    """A camera whose frames are inspected."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Camera id as it appears in the topic")
+    model: str = Field(description="Name of the inspection model package to run")
+
+
+class AssetConfig(_Section):
+    """A machine whose vibration is monitored."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Asset id as it appears in the topic")
+    sensor: Literal["vibration"] = Field(default="vibration", description="Kind of sensor stream")
+    bearing: BearingGeometry | None = Field(default=None, description="Bearing geometry, unless messages carry it")
+    rpm: float | None = Field(default=None, gt=0, description="Shaft speed used when a message carries no rpm")
+    model: str | None = Field(default=None, description="Maintenance model package; defaults to models.maintenance")
+
+
+class ModelsConfig(_Section):
+    """Where model packages live and which keys may sign them."""
+
+    dir: Path = Field(default=Path("/var/lib/edge-agent/models"), description="Root of NAME/VERSION packages")
+    trusted_keys: list[Path] = Field(
+        default_factory=lambda: [Path("/etc/edge-agent/trusted-keys")],
+        description="Public key files or directories of *.pub files",
+    )
+    maintenance: str | None = Field(default=None, description="Default maintenance model package name")
+    threads: int = Field(default=1, ge=1, le=64, description="Threads one inference may use")
+
+
+class QueueConfig(_Section):
+    """One bounded work queue."""
+
+    size: int = Field(ge=1, le=100_000, description="Items held before the drop policy applies")
+    policy: Literal["drop_oldest", "block_then_drop"] = Field(description="What happens when full")
+    block_ms: float = Field(default=50.0, ge=0, description="How long block_then_drop waits for room")
+
+
+class QueuesConfig(_Section):
+    """Queues between MQTT and the worker threads."""
+
+    frames: QueueConfig = Field(
+        default_factory=lambda: QueueConfig(size=32, policy="drop_oldest"), description="Camera frames"
+    )
+    windows: QueueConfig = Field(
+        default_factory=lambda: QueueConfig(size=256, policy="block_then_drop"), description="Vibration windows"
+    )
+    workers: int = Field(default=2, ge=1, le=32, description="Worker threads per pipeline")
+    max_batch: int = Field(default=16, ge=1, le=256, description="Largest micro-batch of sensor windows")
+
+
+class WebConfig(_Section):
+    """Local status page."""
+
+    host: str = Field(default="127.0.0.1", description="Bind address; anything but loopback requires login")
+    port: int = Field(default=8080, ge=1, le=65535, description="TCP port")
+
+
+class StoreConfig(_Section):
+    """Local SQLite store of results."""
+
+    path: Path = Field(default=Path("/var/lib/edge-agent/agent.db"), description="SQLite database file")
+    retention_days: float = Field(default=7.0, gt=0, description="How long results are kept")
+
+
+class LoggingConfig(_Section):
+    """Logging."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level")
+
+
+class AgentConfig(_Section):
+    """The whole /etc/edge-agent/config.yaml."""
+
+    version: Literal[1] = Field(description="Config format version")
+    gateway: GatewayConfig = Field(description="Identity of this gateway")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Plant broker")
+    cameras: list[CameraConfig] = Field(default_factory=list, description="Inspected cameras")
+    assets: list[AssetConfig] = Field(default_factory=list, description="Monitored machines")
+    models: ModelsConfig = Field(default_factory=ModelsConfig, description="Model packages")
+    queues: QueuesConfig = Field(default_factory=QueuesConfig, description="Work queues")
+    store: StoreConfig = Field(default_factory=StoreConfig, description="Local result store")
+    web: WebConfig = Field(default_factory=WebConfig, description="Status page")
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging")
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> AgentConfig:
+        for kind, items in (("camera", self.cameras), ("asset", self.assets)):
+            ids = [item.id for item in items]
+            duplicates = sorted({i for i in ids if ids.count(i) > 1})
+            if duplicates:
+                raise ValueError(f"duplicate {kind} ids: {', '.join(duplicates)}")
+        return self
+
+
+def _apply_env(document: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        node = document
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{name}: {'.'.join(path)} does not name a config key")
+            node = child
+        node[path[-1]] = yaml.safe_load(raw) if raw else raw
+
+
+def format_validation_error(origin: str, exc: ValidationError) -> str:
+    """One line per problem: file, dotted key path, and what is expected."""
+    lines = [f"{origin}: invalid configuration"]
+    for err in exc.errors():
+        location = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {location}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(document: Any, origin: str, environ: Mapping[str, str] | None = None) -> AgentConfig:
+    """Validate a loaded YAML document (after env overrides) into an AgentConfig."""
+    if not isinstance(document, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping of sections")
+    _apply_env(document, environ if environ is not None else {})
+    try:
+        return AgentConfig.model_validate(document)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(origin, exc)) from exc
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> AgentConfig:
+    """Read, override from the environment and validate a config file."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    return parse_config(document, str(path), os.environ if environ is None else environ)
+
+
+def load_asset(path: Path) -> AssetConfig:
+    """Read one asset object (DESIGN.md section 9) from a YAML file, as `infer --asset` takes it."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read asset YAML ({exc})") from exc
+    if isinstance(document, dict) and isinstance(document.get("assets"), list) and len(document["assets"]) == 1:
+        document = document["assets"][0]
+    if isinstance(document, list) and len(document) == 1:
+        document = document[0]
+    try:
+        return AssetConfig.model_validate(document)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(str(path), exc)) from exc
