@@ -64,9 +64,7 @@ def tiny_trained(version: str = "1.0.0", model_bytes: bytes | None = None) -> Tr
         runtime="onnx",
         file_name="model.onnx",
         model_bytes=model_bytes if model_bytes is not None else tiny_onnx(),
-        input=InputSpec(
-            name="features", shape=[-1, N_FEATURES], dtype="float32", layout="NF", preprocessing=[step]
-        ),
+        input=InputSpec(name="features", shape=[-1, N_FEATURES], dtype="float32", layout="NF", preprocessing=[step]),
         output=OutputSpec(
             tensors=[
                 OutputTensor(name="probabilities", shape=[-1, 3], dtype="float32", meaning="class_probabilities"),
