@@ -18,7 +18,7 @@ def _manifest(task: str, labels: list[str], negative: str, **thresholds: float) 
     return Manifest(
         name="m",
         version="1.0.0",
-        task=task,  # type: ignore[arg-type]
+        task=task,
         runtime="onnx",
         file="m.onnx",
         sha256="0" * 64,
