@@ -2,20 +2,215 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
+from edge_agent.config import AgentConfig
+from edge_agent.errors import ConfigError, EdgeAgentError
+from edge_agent.ingest.images import ImageLimits
 from edge_agent.loading import load_model
+from edge_agent.model_manager import ModelManager
+from edge_agent.mqtt import MqttClient, MqttSettings
 from edge_agent.pipelines.inspection import QualityInspector
 from edge_agent.pipelines.maintenance import HealthMonitor
+from edge_agent.pipelines.workers import AssetDefaults, InspectionWorker, MaintenanceWorker, WorkerPool, WorkItem
+from edge_agent.queues import DropQueue
 from edge_agent.runtimes import RuntimeOptions
+from edge_agent.service import AgentService, TagSource, Topics
 from edge_agent.signing import TrustedKeys
+from edge_agent.stats import AgentStats
+from edge_agent.store import ResultStore
+from edge_agent.systemd import SystemdNotifier
 
+log = logging.getLogger(__name__)
 Pipeline = QualityInspector | HealthMonitor
+STATUS_INTERVAL_S = 30.0
 
 
 def build_pipeline(package_dir: Path, trusted_keys: list[Path], threads: int = 1) -> Pipeline:
     """Verify, load and self-test a package, then wrap it in the pipeline for its task."""
-    model = load_model(package_dir, TrustedKeys.from_paths(trusted_keys), RuntimeOptions(num_threads=threads))
+    return _pipeline_for(package_dir, TrustedKeys.from_paths(trusted_keys), RuntimeOptions(num_threads=threads))
+
+
+def _pipeline_for(package_dir: Path, trusted: TrustedKeys, options: RuntimeOptions) -> Pipeline:
+    model = load_model(package_dir, trusted, options)
     if model.manifest.task == "quality_inspection":
         return QualityInspector(model)
     return HealthMonitor(model)
+
+
+def _read_secret(path: Path, environ: Mapping[str, str]) -> str:
+    if not path.is_absolute() and environ.get("CREDENTIALS_DIRECTORY"):
+        path = Path(environ["CREDENTIALS_DIRECTORY"]) / path
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"mqtt.password_file: cannot read {path} ({exc.strerror})") from exc
+
+
+def _sparkplug_source() -> TagSource | None:
+    try:
+        from edge_agent.ingest.sparkplug import SparkplugIngest
+    except ImportError:  # the protobuf runtime is missing: the agent runs without Sparkplug
+        log.warning("Sparkplug B ingest unavailable (protobuf missing)")
+        return None
+    return SparkplugIngest()
+
+
+class Agent:
+    """The running gateway agent: models, queues, workers, store, MQTT and the service between them."""
+
+    def __init__(self, config: AgentConfig, environ: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        env = os.environ if environ is None else environ
+        self.stats = AgentStats()
+        trusted = TrustedKeys.from_paths(config.models.trusted_keys)
+        options = RuntimeOptions(num_threads=config.models.threads)
+        self.models = ModelManager(config.models.dir, lambda path: _pipeline_for(path, trusted, options))
+        self.store = ResultStore(config.store.path, config.store.retention_days)
+        q = config.queues
+        self.frames: DropQueue[WorkItem] = DropQueue(q.frames.size, q.frames.policy, q.frames.block_ms / 1000)
+        self.windows: DropQueue[WorkItem] = DropQueue(q.windows.size, q.windows.policy, q.windows.block_ms / 1000)
+        default_model = config.models.maintenance
+        asset_models: dict[str, str] = {}
+        missing = []
+        for asset in config.assets:
+            chosen = asset.model or default_model
+            if chosen:
+                asset_models[asset.id] = chosen
+            else:
+                missing.append(asset.id)
+        if missing:
+            raise ConfigError(f"assets {missing} name no model and models.maintenance is not set")
+        self.service = AgentService(
+            Topics(config.gateway.ns, config.gateway.id),
+            cameras={c.id: c.model for c in config.cameras},
+            assets=asset_models,
+            frames=self.frames,
+            windows=self.windows,
+            stats=self.stats,
+            store=self.store,
+            tag_source=_sparkplug_source(),
+        )
+        defaults = {a.id: AssetDefaults(a.bearing, a.rpm) for a in config.assets}
+        self.pools = [
+            WorkerPool(
+                "frames",
+                self.frames,
+                InspectionWorker(self.models.get, self.service, ImageLimits()).handle,
+                q.workers,
+                1,
+            ),
+            WorkerPool(
+                "windows",
+                self.windows,
+                MaintenanceWorker(self.models.get, self.service, defaults).handle,
+                q.workers,
+                q.max_batch,
+            ),
+        ]
+        mqtt = config.mqtt
+        topics = self.service.topics
+        self.mqtt = MqttClient(
+            MqttSettings(
+                host=mqtt.host,
+                port=mqtt.port,
+                client_id=mqtt.client_id or f"edge-agent-{config.gateway.id}",
+                keepalive_s=mqtt.keepalive_s,
+                session_expiry_s=mqtt.session_expiry_s,
+                username=mqtt.username,
+                password=_read_secret(mqtt.password_file, env) if mqtt.password_file else None,
+                ca_file=mqtt.tls.ca_file if mqtt.tls else None,
+                cert_file=mqtt.tls.cert_file if mqtt.tls else None,
+                key_file=mqtt.tls.key_file if mqtt.tls else None,
+                reconnect_min_s=mqtt.reconnect_min_s,
+                reconnect_max_s=mqtt.reconnect_max_s,
+                will_topic=topics.status,
+                will_payload=json.dumps({"state": "offline", "gateway": config.gateway.id, "reason": "lost"}).encode(),
+            ),
+            on_message=self.service.on_message,
+            on_connection=self.service.on_connection,
+        )
+        self.service.attach(self.mqtt)
+        self.notifier = SystemdNotifier(env)
+        self._stop = threading.Event()
+        self.ready = threading.Event()
+
+    def model_names(self) -> list[str]:
+        """Every model the config refers to."""
+        return sorted(set(self.service.cameras.values()) | set(self.service.assets.values()))
+
+    def start(self) -> None:
+        """Load every model (fully, with self-test), then start the store, workers and MQTT."""
+        for name in self.model_names():
+            self.models.load(name)
+        self.service.models_info = self.models.describe()
+        self.store.start()
+        for pool in self.pools:
+            pool.start()
+        self.mqtt.subscribe(self.service.subscriptions())
+        self.mqtt.start()
+
+    def run(self, ready_timeout_s: float = 30.0) -> None:
+        """Main loop until stop(): readiness, systemd watchdog, status refresh, periodic service work."""
+        started = time.monotonic()
+        last_status = time.monotonic()
+        last_watchdog = 0.0
+        while not self._stop.wait(0.25):
+            now = time.monotonic()
+            if not self.ready.is_set() and self.mqtt.connected:
+                self.ready.set()
+                self.notifier.ready(f"serving {len(self.models.names())} models")
+                log.info("ready in %.2f s", now - started)
+            self.service.tick()
+            if now - last_status >= STATUS_INTERVAL_S:
+                self.service.publish_status()
+                last_status = now
+            interval = self.notifier.watchdog_interval_s
+            workers_alive = all(now - pool.heartbeat < 5.0 for pool in self.pools)
+            if interval and workers_alive and now - last_watchdog >= min(interval, 5.0):
+                self.notifier.watchdog()
+                last_watchdog = now
+            if not self.ready.is_set() and now - started > ready_timeout_s and self.mqtt.last_error:
+                log.error("still not connected to the broker: %s", self.mqtt.last_error)
+                started = now
+
+    def stop(self) -> None:
+        """Drain the queues, publish offline, disconnect, flush the store."""
+        self.notifier.stopping()
+        self._stop.set()
+        self.frames.close()
+        self.windows.close()
+        for pool in self.pools:
+            pool.join(10.0)
+        offline = json.dumps({"state": "offline", "gateway": self.config.gateway.id, "reason": "stopped"})
+        self.mqtt.stop(self.service.topics.status, offline.encode())
+        self.store.close()
+
+    def request_stop(self) -> None:
+        """Ask run() to return (signal handlers call this)."""
+        self._stop.set()
+
+
+def run_agent(config: AgentConfig) -> int:
+    """`edge-agent run`: start, serve until SIGTERM/SIGINT, stop cleanly."""
+    import signal
+
+    agent = Agent(config)
+    try:
+        agent.start()
+    except EdgeAgentError:
+        agent.store.close()
+        raise
+    signal.signal(signal.SIGTERM, lambda *_: agent.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: agent.request_stop())
+    try:
+        agent.run()
+    finally:
+        agent.stop()
+    return 0

@@ -12,6 +12,7 @@ from edge_agent.errors import EdgeAgentError
 
 log = logging.getLogger(__name__)
 DEFAULT_KEYS = Path("/etc/edge-agent/trusted-keys")
+DEFAULT_CONFIG = Path("/etc/edge-agent/config.yaml")
 
 
 def _infer(args: argparse.Namespace) -> int:
@@ -36,11 +37,54 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from edge_agent.app import run_agent
+    from edge_agent.config import load_config
+
+    config = load_config(args.config)
+    logging.getLogger().setLevel(args.log_level.upper() if args.log_level_given else config.logging.level)
+    return run_agent(config)
+
+
+def _models(args: argparse.Namespace) -> int:
+    from edge_agent.config import load_config
+    from edge_agent.model_manager import active_package_dir
+    from edge_agent.packages import verify_package
+    from edge_agent.signing import TrustedKeys
+
+    config = load_config(args.config)
+    trusted = TrustedKeys.from_paths(config.models.trusted_keys)
+    failures = 0
+    for base in sorted(p for p in config.models.dir.iterdir() if p.is_dir()) if config.models.dir.is_dir() else []:
+        try:
+            active = active_package_dir(config.models.dir, base.name)
+        except EdgeAgentError as exc:
+            print(f"{base.name}: {exc}")
+            failures += 1
+            continue
+        for version_dir in sorted(v for v in base.iterdir() if v.is_dir() and not v.is_symlink()):
+            marker = "*" if version_dir.resolve() == active else " "
+            try:
+                package = verify_package(version_dir, trusted)
+                manifest = package.manifest
+                print(f"{marker} {manifest.name} {manifest.version} {manifest.task} {manifest.runtime} verified")
+            except EdgeAgentError as exc:
+                failures += 1
+                print(f"{marker} {base.name} {version_dir.name} REJECTED: {exc}")
+    return 1 if failures else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from edge_agent.demo import run_demo
+
+    return run_demo(duration_s=args.duration, web_port=args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sub-command."""
     parser = argparse.ArgumentParser(prog="edge-agent", description="Factory edge ML agent")
     parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
-    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR")
     commands = parser.add_subparsers(dest="command", required=True)
 
     infer = commands.add_parser("infer", help="run a model package on image or vibration files")
@@ -56,8 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--threads", type=int, default=1, help="threads per inference")
     infer.set_defaults(handler=_infer)
 
+    run = commands.add_parser("run", help="run the agent service (what systemd starts)")
+    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="config YAML")
+    run.set_defaults(handler=_run)
+
+    models = commands.add_parser("models", help="list installed model packages and verify them")
+    models.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="config YAML")
+    models.set_defaults(handler=_models)
+
+    demo = commands.add_parser("demo", help="run broker, agent and simulated line locally until Ctrl-C")
+    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    demo.add_argument("--port", type=int, default=8080, help="status page port")
+    demo.set_defaults(handler=_demo)
+
     check = commands.add_parser("check-config", help="validate a config file and print its errors")
-    check.add_argument("config", type=Path, nargs="?", default=Path("/etc/edge-agent/config.yaml"))
+    check.add_argument("config", type=Path, nargs="?", default=DEFAULT_CONFIG)
     check.set_defaults(handler=_check_config)
     return parser
 
@@ -65,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the edge-agent command."""
     args = build_parser().parse_args(argv)
+    args.log_level_given = args.log_level is not None
+    default_level = "INFO" if args.command in ("run", "demo") else "WARNING"
+    args.log_level = args.log_level or default_level
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.handler(args))

@@ -1,0 +1,273 @@
+"""The agent service: routes plant MQTT messages to queues, publishes results, events and status."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from edge_agent import __version__
+from edge_agent.errors import EdgeAgentError
+from edge_agent.ingest.tags import TagUpdate, parse_tag
+from edge_agent.mqtt import InboundMessage
+from edge_agent.pipelines.workers import WorkItem
+from edge_agent.queues import DropQueue
+from edge_agent.stats import AgentStats
+from edge_agent.store import EventRecord, ResultStore, health_record, inspection_record
+
+log = logging.getLogger(__name__)
+REPORT_INTERVAL_S = 60.0
+
+
+class Publisher(Protocol):
+    """The one method the service needs of an MQTT client."""
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> bool:
+        """Queue a message for the broker."""
+
+
+class TagSource(Protocol):
+    """A protocol decoder that yields tag updates (Sparkplug B)."""
+
+    def handle(self, topic: str, payload: bytes) -> Any:
+        """Decode one message."""
+
+    def poll(self) -> Any:
+        """Periodic work (reorder timeouts)."""
+
+    def subscriptions(self) -> list[str]:
+        """Topic filters to subscribe to."""
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic of one gateway, derived from the namespace and gateway id."""
+
+    ns: str
+    gateway: str
+
+    @property
+    def status(self) -> str:
+        """Retained online/offline status document."""
+        return f"{self.ns}/agent/{self.gateway}/status"
+
+    @property
+    def events(self) -> str:
+        """Agent events."""
+        return f"{self.ns}/agent/{self.gateway}/events"
+
+    def inspection(self, camera: str) -> str:
+        """Inspection results of a camera."""
+        return f"{self.ns}/inspection/{camera}/result"
+
+    def health(self, asset: str) -> str:
+        """Health results of an asset."""
+        return f"{self.ns}/maintenance/{asset}/health"
+
+    def subscriptions(self) -> list[str]:
+        """What the agent reads from the plant namespace."""
+        return [f"{self.ns}/cam/+/frame", f"{self.ns}/sensor/+/+", f"{self.ns}/label/+"]
+
+
+class _RateLimitedReporter:
+    """Counts problems per stream and reports each stream at most once per interval."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._pending: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def note(self, stream: str) -> int | None:
+        """Count one problem; returns how many to report now, or None while rate-limited."""
+        now = time.monotonic()
+        with self._lock:
+            self._pending[stream] = self._pending.get(stream, 0) + 1
+            if now - self._last.get(stream, -1e9) < self.interval_s:
+                return None
+            self._last[stream] = now
+            return self._pending.pop(stream)
+
+
+class AgentService:
+    """Everything between the MQTT client and the worker pools."""
+
+    def __init__(
+        self,
+        topics: Topics,
+        cameras: Mapping[str, str],
+        assets: Mapping[str, str],
+        frames: DropQueue[WorkItem],
+        windows: DropQueue[WorkItem],
+        stats: AgentStats,
+        store: ResultStore | None,
+        max_payload_bytes: int = 16 * 1024 * 1024,
+        tag_source: TagSource | None = None,
+    ) -> None:
+        self.topics = topics
+        self.cameras = dict(cameras)
+        self.assets = dict(assets)
+        self.frames = frames
+        self.windows = windows
+        self.stats = stats
+        self.store = store
+        self.max_payload_bytes = max_payload_bytes
+        self.tag_source = tag_source
+        self.tags: dict[tuple[str, str], TagUpdate] = {}
+        self.publisher: Publisher | None = None
+        self.broker_connected = False
+        self.broker_detail = "not connected yet"
+        self._reporter = _RateLimitedReporter(REPORT_INTERVAL_S)
+        self._prefix = topics.ns + "/"
+        self.models_info: list[dict[str, Any]] = []
+
+    def attach(self, publisher: Publisher) -> None:
+        """Give the service the client it publishes with."""
+        self.publisher = publisher
+
+    def subscriptions(self) -> list[str]:
+        """Every topic filter the agent needs."""
+        subs = self.topics.subscriptions()
+        if self.tag_source is not None:
+            subs += self.tag_source.subscriptions()
+        return subs
+
+    # Called from paho's network thread: cheap routing only, never raises.
+    def on_message(self, message: InboundMessage) -> None:
+        """Route one inbound message to a queue or a decoder."""
+        topic = message.topic
+        if topic.startswith(self._prefix):
+            parts = topic[len(self._prefix) :].split("/")
+            if len(parts) == 3 and parts[0] == "cam" and parts[2] == "frame":
+                self._enqueue(self.frames, "cam", parts[1], self.cameras, message)
+            elif len(parts) == 3 and parts[0] == "sensor" and parts[2] == "vibration":
+                self._enqueue(self.windows, "vibration", parts[1], self.assets, message)
+            elif len(parts) == 3 and parts[0] == "sensor":
+                self._tag(parts[1], parts[2], message)
+            elif len(parts) == 2 and parts[0] == "label":
+                self.stats.count("received", f"label/{parts[1]}")
+            return
+        if self.tag_source is not None and topic.startswith("spBv1.0/"):
+            self.stats.count("received", "sparkplug")
+            try:
+                self._apply_tag_output(self.tag_source.handle(topic, message.payload))
+            except EdgeAgentError as exc:
+                self._problem("malformed", "sparkplug", topic, exc)
+
+    def _enqueue(
+        self, queue: DropQueue[WorkItem], kind: str, source: str, known: Mapping[str, str], message: InboundMessage
+    ) -> None:
+        stream = f"{kind}/{source}"
+        self.stats.count("received", stream)
+        if source not in known:
+            self._problem("malformed", stream, message.topic, EdgeAgentError(f"unknown {kind} source {source!r}"))
+            return
+        if len(message.payload) > self.max_payload_bytes:
+            size_error = EdgeAgentError(f"payload of {len(message.payload)} bytes exceeds {self.max_payload_bytes}")
+            self._problem("malformed", stream, message.topic, size_error)
+            return
+        item = WorkItem(stream, source, known[source], message.payload, message.user_properties)
+        dropped = queue.put(item)
+        if dropped is not None:
+            self.stats.count("dropped", dropped.stream)
+            count = self._reporter.note(f"drop:{dropped.stream}")
+            if count:
+                self.event("queue_drop", stream=dropped.stream, count=count, policy=queue.policy)
+
+    def _tag(self, asset: str, tag: str, message: InboundMessage) -> None:
+        stream = f"tag/{asset}"
+        self.stats.count("received", stream)
+        try:
+            update = parse_tag(asset, tag, message.payload)
+        except EdgeAgentError as exc:
+            self._problem("malformed", stream, message.topic, exc)
+            return
+        self.tags[(asset, tag)] = update
+        self.stats.count("processed", stream)
+
+    def _apply_tag_output(self, output: Any) -> None:
+        for update in output.updates:
+            self.tags[(update.asset, update.tag)] = update
+        if output.updates:
+            self.stats.count("processed", "sparkplug", len(output.updates))
+        for topic, payload in output.publish:
+            if self.publisher is not None:
+                self.publisher.publish(topic, payload, qos=0)
+        for event in output.events:
+            detail = {k: v for k, v in event.items() if k != "type"}
+            self.event(str(event.get("type", "sparkplug")), **detail)
+
+    # Called from worker threads.
+    def result(self, kind: str, item: WorkItem, document: dict[str, Any]) -> None:
+        """Publish a result (QoS 1), store it, count it."""
+        if kind == "inspection":
+            topic = self.topics.inspection(item.source)
+            row = inspection_record(document)
+        else:
+            topic = self.topics.health(item.source)
+            row = health_record(document)  # type: ignore[assignment]
+        if self.publisher is not None:
+            self.publisher.publish(topic, json.dumps(document, separators=(",", ":")), qos=1)
+        if self.store is not None:
+            self.store.add(row)
+        self.stats.count("processed", item.stream)
+        self.stats.observe(kind, document["latency_ms"])
+
+    def malformed(self, item: WorkItem, error: EdgeAgentError) -> None:
+        """Count and report a bad payload."""
+        self._problem("malformed", item.stream, item.stream, error)
+
+    def failed(self, item: WorkItem, error: Exception) -> None:
+        """Count and report a processing failure."""
+        self._problem("failed", item.stream, item.stream, error)
+
+    def _problem(self, kind: str, stream: str, where: str, error: Exception) -> None:
+        self.stats.count(kind, stream)
+        count = self._reporter.note(f"{kind}:{stream}")
+        if count:
+            log.warning("%s input on %s (%d since last report): %s", kind, where, count, error)
+            self.event(f"{kind}_input", stream=stream, count=count, error=str(error)[:300])
+
+    def event(self, event_type: str, **detail: Any) -> None:
+        """Publish an agent event and keep it in the store."""
+        document = {"ts_ms": int(time.time() * 1000), "type": event_type, "gateway": self.topics.gateway, **detail}
+        if self.publisher is not None:
+            self.publisher.publish(self.topics.events, json.dumps(document, default=str), qos=1)
+        if self.store is not None:
+            self.store.add(EventRecord(ts_ms=document["ts_ms"], type=event_type, detail_json=json.dumps(detail)))
+
+    def on_connection(self, connected: bool, detail: str) -> None:
+        """Broker connection changes: publish the retained online status on every (re)connect."""
+        self.broker_connected = connected
+        self.broker_detail = detail
+        if connected:
+            self.publish_status()
+
+    def status_document(self, state: str = "online") -> dict[str, Any]:
+        """The retained status document."""
+        return {
+            "state": state,
+            "ts_ms": int(time.time() * 1000),
+            "gateway": self.topics.gateway,
+            "agent_version": __version__,
+            "models": self.models_info,
+            "queues": {"frames": len(self.frames), "windows": len(self.windows)},
+            "totals": {k: self.stats.total(k) for k in ("received", "processed", "dropped", "malformed", "failed")},
+        }
+
+    def publish_status(self, state: str = "online") -> None:
+        """Publish the status document, retained."""
+        if self.publisher is not None:
+            self.publisher.publish(self.topics.status, json.dumps(self.status_document(state)), qos=1, retain=True)
+
+    def tick(self) -> None:
+        """Periodic work from the main loop (Sparkplug reorder timeouts)."""
+        if self.tag_source is not None:
+            try:
+                self._apply_tag_output(self.tag_source.poll())
+            except EdgeAgentError as exc:
+                log.warning("sparkplug poll failed: %s", exc)

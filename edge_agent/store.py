@@ -1,0 +1,212 @@
+"""Local result store: SQLModel tables in SQLite (WAL), written in batches by one thread, with retention."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
+
+from edge_agent.errors import EdgeAgentError
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(EdgeAgentError):
+    """The local store cannot be opened or written."""
+
+
+class InspectionRecord(SQLModel, table=True):
+    """One inspection result as the agent published it."""
+
+    __tablename__ = "inspection_results"
+    id: int | None = Field(default=None, primary_key=True)
+    ts_ms: int = Field(index=True)
+    camera: str = Field(index=True)
+    part_id: str | None = Field(default=None, index=True)
+    verdict: str
+    label: str
+    scores_json: str
+    model_name: str
+    model_version: str
+    latency_ms: float
+
+
+class HealthRecord(SQLModel, table=True):
+    """One asset health assessment as the agent published it."""
+
+    __tablename__ = "health_results"
+    id: int | None = Field(default=None, primary_key=True)
+    ts_ms: int = Field(index=True)
+    asset: str = Field(index=True)
+    state: str
+    anomaly_score: float
+    health_index: float
+    scores_json: str
+    model_name: str
+    model_version: str
+    latency_ms: float
+
+
+class EventRecord(SQLModel, table=True):
+    """An agent event (OTA, drops, malformed input, broker state)."""
+
+    __tablename__ = "events"
+    id: int | None = Field(default=None, primary_key=True)
+    ts_ms: int = Field(index=True)
+    type: str = Field(index=True)
+    detail_json: str
+
+
+def _enable_wal(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def open_engine(path: Path) -> Engine:
+    """An SQLite engine in WAL mode with the tables created."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _enable_wal)
+        SQLModel.metadata.create_all(engine)
+    except (OSError, SQLAlchemyError) as exc:
+        raise StoreError(f"{path}: cannot open the result store ({exc})") from exc
+    return engine
+
+
+def inspection_record(document: dict[str, Any]) -> InspectionRecord:
+    """Table row for a published inspection result."""
+    return InspectionRecord(
+        ts_ms=document["ts_ms"],
+        camera=document["camera"],
+        part_id=document.get("part_id"),
+        verdict=document["verdict"],
+        label=document["label"],
+        scores_json=json.dumps(document["scores"]),
+        model_name=document["model"]["name"],
+        model_version=document["model"]["version"],
+        latency_ms=document["latency_ms"],
+    )
+
+
+def health_record(document: dict[str, Any]) -> HealthRecord:
+    """Table row for a published health result."""
+    return HealthRecord(
+        ts_ms=document["ts_ms"],
+        asset=document["asset"],
+        state=document["state"],
+        anomaly_score=document["anomaly_score"],
+        health_index=document["health_index"],
+        scores_json=json.dumps(document["scores"]),
+        model_name=document["model"]["name"],
+        model_version=document["model"]["version"],
+        latency_ms=document["latency_ms"],
+    )
+
+
+class ResultStore:
+    """Queues rows from worker threads and commits them in batches from one writer thread."""
+
+    def __init__(self, path: Path, retention_days: float, batch: int = 500, flush_s: float = 0.2) -> None:
+        self.path = path
+        self.engine = open_engine(path)
+        self.retention_s = retention_days * 86400
+        self._batch = batch
+        self._flush_s = flush_s
+        self._queue: queue.Queue[SQLModel | None] = queue.Queue(maxsize=50_000)
+        self._thread = threading.Thread(target=self._write_loop, name="result-store", daemon=True)
+        self._last_prune = 0.0
+        self.written = 0
+        self.dropped = 0
+        self.errors = 0
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread.start()
+
+    def add(self, row: SQLModel) -> None:
+        """Queue a row; if the writer is far behind, the row is dropped and counted rather than block a worker."""
+        try:
+            self._queue.put_nowait(row)
+        except queue.Full:
+            self.dropped += 1
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush what is queued and stop the writer."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self.engine.dispose()
+
+    def _write_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            rows: list[SQLModel] = []
+            try:
+                item = self._queue.get(timeout=self._flush_s)
+                if item is None:
+                    stopping = True
+                else:
+                    rows.append(item)
+                while len(rows) < self._batch and not stopping:
+                    item = self._queue.get_nowait()
+                    if item is None:
+                        stopping = True
+                    else:
+                        rows.append(item)
+            except queue.Empty:
+                pass
+            if rows:
+                self._commit(rows)
+            self._maybe_prune()
+
+    def _commit(self, rows: list[SQLModel]) -> None:
+        try:
+            with Session(self.engine) as session:
+                session.add_all(rows)
+                session.commit()
+            self.written += len(rows)
+        except SQLAlchemyError as exc:
+            self.errors += 1
+            log.error("result store write failed (%d rows lost): %s", len(rows), exc)
+
+    def _maybe_prune(self) -> None:
+        now = time.time()
+        if now - self._last_prune < 600:
+            return
+        self._last_prune = now
+        cutoff = int((now - self.retention_s) * 1000)
+        try:
+            with Session(self.engine) as session:
+                for table in (InspectionRecord, HealthRecord, EventRecord):
+                    session.exec(delete(table).where(col(table.ts_ms) < cutoff))
+                session.commit()
+        except SQLAlchemyError as exc:
+            log.error("result store retention failed: %s", exc)
+
+    def recent_inspections(self, limit: int = 20) -> list[InspectionRecord]:
+        """Newest inspection rows first."""
+        with Session(self.engine) as session:
+            statement = select(InspectionRecord).order_by(col(InspectionRecord.id).desc()).limit(limit)
+            return list(session.exec(statement))
+
+    def recent_health(self, asset: str, limit: int = 200) -> list[HealthRecord]:
+        """Newest health rows of one asset first."""
+        with Session(self.engine) as session:
+            statement = (
+                select(HealthRecord)
+                .where(HealthRecord.asset == asset)
+                .order_by(col(HealthRecord.id).desc())
+                .limit(limit)
+            )
+            return list(session.exec(statement))

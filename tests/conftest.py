@@ -1,0 +1,33 @@
+"""Shared fixtures: a real mosquitto, the shipped model packages, agent configs and MQTT probes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_agent.demo import demo_config
+from edge_agent.devbroker import DevBroker
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = REPO / "models"
+KEYS = MODELS / "keys"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[DevBroker]:
+    """A private mosquitto on a free port, with persistence in tmp_path."""
+    workdir = tmp_path / "broker"
+    workdir.mkdir()
+    with DevBroker(workdir=workdir) as running:
+        yield running
+
+
+@pytest.fixture
+def agent_config(broker: DevBroker, tmp_path: Path) -> dict[str, Any]:
+    """The demo line's agent config pointed at the test broker and the shipped models."""
+    document = demo_config(broker.port, tmp_path / "state", MODELS, KEYS, web_port=0)
+    document["logging"] = {"level": "INFO"}
+    return document

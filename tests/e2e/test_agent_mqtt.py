@@ -1,0 +1,206 @@
+"""Given a real mosquitto and `edge-agent run` as a process, frames and windows in give results out."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from edge_agent.devbroker import DevBroker
+from models.training.surfaces import generate_surface
+from models.training.vibration import generate_window, to_message
+from tests.mqtt_probe import Probe
+
+NS = "factory/v1/demo-plant/line-1"
+
+
+class AgentProcess:
+    """`edge-agent run` in its own process, with its log kept for failure messages."""
+
+    def __init__(self, config: dict[str, Any], tmp_path: Path) -> None:
+        self.config_path = tmp_path / "config.yaml"
+        self.config_path.write_text(yaml.safe_dump(config))
+        self.log_path = tmp_path / "agent.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AgentProcess:
+        log = self.log_path.open("ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_AGENT__")}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "edge_agent.cli", "run", "--config", str(self.config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        return int(self.process.returncode)
+
+
+@pytest.fixture
+def probe(broker: DevBroker) -> Iterator[Probe]:
+    client = Probe(broker.port, "test-probe", [f"{NS}/#"], persistent=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def agent(agent_config: dict[str, Any], tmp_path: Path, probe: Probe) -> Iterator[AgentProcess]:
+    process = AgentProcess(agent_config, tmp_path).start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            statuses = [s for s in probe.json_on(f"{NS}/agent/demo-gw/status") if s.get("state") == "online"]
+            if statuses:
+                break
+            assert process.alive(), process.log()
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"agent never reported online:\n{process.log()}")
+        yield process
+    finally:
+        process.stop()
+
+
+def _frame(seed: int, label: str) -> bytes:
+    return generate_surface(np.random.default_rng(seed), label, 256).jpeg
+
+
+def _window(seed: int, state: str, binary: bool = True) -> bytes:
+    sample = generate_window(np.random.default_rng(seed), state, rpm=1780.0, fs_hz=25600.0, duration_s=0.5)
+    return json.dumps(to_message(sample, include_bearing=True, binary=binary)).encode()
+
+
+def test_frames_become_inspection_results_with_model_identity(agent: AgentProcess, probe: Probe) -> None:
+    labels = ["ok", "scratch", "ok", "pit", "crack", "stain"]
+    for i, label in enumerate(labels):
+        probe.publish(f"{NS}/cam/cam-1/frame", _frame(i, label), {"part_id": f"P{i}", "ts_ms": str(1000 + i)})
+    results = probe.wait_for(f"{NS}/inspection/cam-1/result", len(labels))
+    documents = {json.loads(m.payload)["part_id"]: json.loads(m.payload) for m in results}
+    assert set(documents) == {f"P{i}" for i in range(len(labels))}
+    first = documents["P0"]
+    assert first["ts_ms"] == 1000 and first["camera"] == "cam-1"
+    assert first["model"]["name"] == "surface-inspection" and len(first["model"]["sha256"]) == 64
+    assert first["latency_ms"] > 0 and set(first["scores"]) == {"ok", "scratch", "pit", "crack", "stain"}
+    verdicts = [documents[f"P{i}"]["verdict"] for i in range(len(labels))]
+    assert verdicts.count("ng") >= 3, verdicts
+
+
+def test_vibration_windows_become_health_results(agent: AgentProcess, probe: Probe) -> None:
+    probe.publish(f"{NS}/sensor/pump-1/vibration", _window(1, "healthy"))
+    probe.publish(f"{NS}/sensor/pump-1/vibration", _window(2, "outer_race", binary=False))
+    probe.publish(f"{NS}/sensor/motor-1/vibration", _window(3, "imbalance"))
+    pump = probe.wait_for(f"{NS}/maintenance/pump-1/health", 2)
+    motor = probe.wait_for(f"{NS}/maintenance/motor-1/health", 1)
+    health = [json.loads(m.payload) for m in pump + motor]
+    for document in health:
+        assert {"state", "scores", "anomaly_score", "health_index", "features", "model", "latency_ms"} <= set(document)
+        assert document["model"]["name"] == "bearing-health"
+    assert health[0]["rpm"] == pytest.approx(health[0]["rpm"])  # rpm echoes what the message said
+
+
+def test_hostile_payloads_are_counted_reported_and_never_fatal(agent: AgentProcess, probe: Probe) -> None:
+    hostile = [
+        (f"{NS}/cam/cam-1/frame", b"\x00garbage"),
+        (f"{NS}/cam/cam-1/frame", b"\xff\xd8\xff\xc0\x00\x11\x08\xff\xff\xff\xff" + b"\0" * 64),  # JPEG bomb header
+        (f"{NS}/cam/cam-9/frame", _frame(1, "ok")),  # unknown camera
+        (f"{NS}/sensor/pump-1/vibration", b"\xff\xfe not utf-8"),
+        (f"{NS}/sensor/pump-1/vibration", b'{"fs_hz": 20000, "rpm": 1800, "samples": [1, NaN, 2]}'),
+        (f"{NS}/sensor/pump-1/vibration", json.dumps({"fs_hz": 25600, "rpm": 1800, "samples": [0.1] * 10}).encode()),
+        (
+            f"{NS}/sensor/pump-1/vibration",
+            json.dumps({"fs_hz": 25600, "rpm": 1800, "samples_b64": base64.b64encode(b"abc").decode()}).encode(),
+        ),
+        (f"{NS}/sensor/ghost/vibration", _window(1, "healthy")),  # unknown asset
+        (f"{NS}/sensor/pump-1/temperature", b"{not json"),
+        (f"{NS}/cam/cam-1/frame", b"\xff\xd8" + os.urandom(50 * 1024 * 1024)),  # 50 MB of noise
+    ]
+    for topic, payload in hostile:
+        probe.publish(topic, payload)
+    probe.publish(f"{NS}/cam/cam-1/frame", _frame(5, "ok"), {"part_id": "after-hostile"})
+    probe.wait_for(f"{NS}/inspection/cam-1/result", 1, timeout=30)
+    events = probe.wait_for(f"{NS}/agent/demo-gw/events", 3, timeout=30)
+    kinds = {json.loads(m.payload)["type"] for m in events}
+    assert "malformed_input" in kinds
+    streams = {json.loads(m.payload).get("stream") for m in events}
+    assert {"cam/cam-1", "vibration/pump-1"} <= streams
+    assert agent.alive(), agent.log()
+
+
+def _stored_part_ids(config: dict[str, Any]) -> set[str]:
+    with sqlite3.connect(config["store"]["path"]) as db:
+        return {row[0] for row in db.execute("SELECT part_id FROM inspection_results")}
+
+
+def test_no_qos1_result_is_lost_when_the_broker_is_killed_and_restarted(
+    agent_config: dict[str, Any], tmp_path: Path, probe: Probe, broker: DevBroker
+) -> None:
+    # Given an agent with one worker and large frames, so results are still being produced when the broker dies
+    agent_config["queues"] = {"workers": 1, "frames": {"size": 500, "policy": "drop_oldest"}}
+    agent = AgentProcess(agent_config, tmp_path).start()
+    try:
+        probe.wait_for(f"{NS}/agent/demo-gw/status", 1, timeout=30)
+        big = generate_surface(np.random.default_rng(3), "ok", (1600, 2400)).jpeg
+        frames = 60
+        for i in range(frames):
+            probe.publish(f"{NS}/cam/cam-1/frame", big, {"part_id": f"K{i}"})
+        probe.wait_for(f"{NS}/inspection/cam-1/result", 1, timeout=30)
+        # When the broker is killed mid-stream and comes back two seconds later
+        broker.kill()
+        before_kill = {json.loads(m.payload)["part_id"] for m in probe.on(f"{NS}/inspection/cam-1/result")}
+        time.sleep(2.0)
+        broker.start()
+        assert probe.client.wait_connected(15)
+        probe.publish(f"{NS}/cam/cam-1/frame", _frame(999, "ok"), {"part_id": "after-restart"})
+        deadline = time.monotonic() + 60
+        got: set[str] = set()
+        while time.monotonic() < deadline and "after-restart" not in got:
+            got = {json.loads(m.payload)["part_id"] for m in probe.on(f"{NS}/inspection/cam-1/result")}
+            time.sleep(0.2)
+        time.sleep(1.0)
+    finally:
+        assert agent.stop() == 0, agent.log()
+    # Then every result the agent produced reached the subscriber, including those made while the broker was down
+    got = {json.loads(m.payload)["part_id"] for m in probe.on(f"{NS}/inspection/cam-1/result")}
+    produced = _stored_part_ids(agent_config)
+    assert "after-restart" in got, agent.log()
+    assert produced - before_kill, "the outage did not happen mid-stream; the test proves nothing"
+    assert produced <= got, f"lost results: {sorted(produced - got)}"
+
+
+def test_the_agent_leaves_an_offline_status_when_stopped(agent: AgentProcess, probe: Probe) -> None:
+    assert agent.stop() == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        states = [s["state"] for s in probe.json_on(f"{NS}/agent/demo-gw/status")]
+        if states and states[-1] == "offline":
+            break
+        time.sleep(0.1)
+    assert states[-1] == "offline"
