@@ -72,13 +72,12 @@ def bench_inspection(name: str, threads: int, seconds: float) -> dict[str, dict[
 
         fresh = create_runtime(manifest.runtime, model_path, RuntimeOptions(num_threads=threads))
         image = cv2.imdecode(np.frombuffer(frames[i], np.uint8), cv2.IMREAD_COLOR)
-        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float64)
-        small = cv2.resize(grey, (manifest.input.shape[2], manifest.input.shape[1])) / 255.0
-        tensor = small[None, :, :, None]
-        tensor = tensor.astype(np.uint8 if manifest.input.dtype == "uint8" else np.float32)
+        assert image is not None
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float64) / 255.0
+        small = cv2.resize(grey, (manifest.input.shape[2], manifest.input.shape[1]))
         if manifest.input.dtype == "uint8":
-            tensor = (small * 255).round().astype(np.uint8)[None, :, :, None]
-        return fresh.run(tensor)
+            return fresh.run((small * 255).round().astype(np.uint8)[None, :, :, None])
+        return fresh.run(small.astype(np.float32)[None, :, :, None])
 
     return {
         "bare": measure(lambda i: runtime.run(ready[i % len(ready)]), len(ready), seconds),
