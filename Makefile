@@ -31,7 +31,7 @@ system-deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-DEBIAN_PACKAGES :=
+DEBIAN_PACKAGES := mosquitto
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -56,9 +56,8 @@ evaluate: venv-train
 bench: venv
 	$(PY) bench/inference.py
 
-demo: venv
-	@echo "make demo: not yet - the agent service arrives with issue 3 (edge-agent run)."
-	@echo "Today: $(VENV)/bin/edge-agent infer --keys models/keys models/surface-inspection/1.0.0 FILE.jpg"
+demo: venv system-deps
+	$(VENV)/bin/edge-agent demo
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
