@@ -13,13 +13,13 @@ venv: $(DEV_STAMP)
 $(DEV_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,cloud]'
 	touch $@
 
 venv-train: $(TRAIN_STAMP)
 
 $(TRAIN_STAMP): $(DEV_STAMP)
-	$(PY) -m pip install --quiet -e '.[dev,train]'
+	$(PY) -m pip install --quiet -e '.[dev,cloud,train]'
 	touch $@
 
 # Debian packages the tests talk to for real (the broker, later a browser and PostgreSQL).
