@@ -1,0 +1,1 @@
+"""Over-the-air model updates: fetch, verify, stage, self-test, shadow, activate, probation, rollback."""
