@@ -50,6 +50,10 @@ class ModelManager:
         self._active: dict[str, ModelPipeline] = {}
         self._lock = threading.Lock()
 
+    def build(self, package_dir: Path) -> ModelPipeline:
+        """Load (verify, self-test) a package into a pipeline without making it active."""
+        return self._build(package_dir)
+
     def load(self, name: str, package_dir: Path | None = None) -> ModelPipeline:
         """Load (verify, self-test) a package and make it the active pipeline for its name."""
         pipeline = self._build(package_dir or active_package_dir(self.models_dir, name))
