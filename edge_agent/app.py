@@ -16,6 +16,10 @@ from edge_agent.ingest.images import ImageLimits
 from edge_agent.loading import load_model
 from edge_agent.model_manager import ModelManager
 from edge_agent.mqtt import MqttClient, MqttSettings
+from edge_agent.ota.http import UrllibTransport
+from edge_agent.ota.install import read_pointer
+from edge_agent.ota.shadow import ShadowEvaluator
+from edge_agent.ota.updater import Updater, UpdaterSettings
 from edge_agent.pipelines.inspection import QualityInspector
 from edge_agent.pipelines.maintenance import HealthMonitor
 from edge_agent.pipelines.workers import AssetDefaults, InspectionWorker, MaintenanceWorker, WorkerPool, WorkItem
@@ -44,13 +48,13 @@ def _pipeline_for(package_dir: Path, trusted: TrustedKeys, options: RuntimeOptio
     return HealthMonitor(model)
 
 
-def _read_secret(path: Path, environ: Mapping[str, str]) -> str:
+def _read_secret(path: Path, environ: Mapping[str, str], key: str = "mqtt.password_file") -> str:
     if not path.is_absolute() and environ.get("CREDENTIALS_DIRECTORY"):
         path = Path(environ["CREDENTIALS_DIRECTORY"]) / path
     try:
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigError(f"mqtt.password_file: cannot read {path} ({exc.strerror})") from exc
+        raise ConfigError(f"{key}: cannot read {path} ({exc.strerror})") from exc
 
 
 def _sparkplug_source() -> TagSource | None:
@@ -98,18 +102,19 @@ class Agent:
             tag_source=_sparkplug_source(),
         )
         defaults = {a.id: AssetDefaults(a.bearing, a.rpm) for a in config.assets}
+        self.shadow = ShadowEvaluator()
         self.pools = [
             WorkerPool(
                 "frames",
                 self.frames,
-                InspectionWorker(self.models.get, self.service, ImageLimits()).handle,
+                InspectionWorker(self.models.get, self.service, ImageLimits(), self.shadow.observe).handle,
                 q.workers,
                 1,
             ),
             WorkerPool(
                 "windows",
                 self.windows,
-                MaintenanceWorker(self.models.get, self.service, defaults).handle,
+                MaintenanceWorker(self.models.get, self.service, defaults, self.shadow.observe).handle,
                 q.workers,
                 q.max_batch,
             ),
@@ -137,9 +142,25 @@ class Agent:
             on_connection=self.service.on_connection,
         )
         self.service.attach(self.mqtt)
+        self.updater = self._build_updater(config, env, trusted) if config.cloud.url else None
         self.notifier = SystemdNotifier(env)
         self._stop = threading.Event()
         self.ready = threading.Event()
+
+    def _build_updater(self, config: AgentConfig, env: Mapping[str, str], trusted: TrustedKeys) -> Updater:
+        cloud = config.cloud
+        if cloud.token_file is None:
+            raise ConfigError("cloud.token_file: required when cloud.url is set")
+        settings = UpdaterSettings(
+            base_url=str(cloud.url),
+            device_id=cloud.device_id or config.gateway.id,
+            token=_read_secret(cloud.token_file, env, "cloud.token_file"),
+            poll_s=cloud.poll_s,
+            disk_factor=config.ota.disk_factor,
+            probation_max_error_rate=config.ota.probation_max_error_rate,
+            probation_min_items=config.ota.probation_min_items,
+        )
+        return Updater(settings, UrllibTransport(), self.models, trusted, self.shadow, self.stats, self.service.event)
 
     def model_names(self) -> list[str]:
         """Every model the config refers to."""
@@ -147,20 +168,42 @@ class Agent:
 
     def start(self) -> None:
         """Load every model (fully, with self-test), then start the store, workers and MQTT."""
-        for name in self.model_names():
-            self.models.load(name)
+        if self.updater is not None:
+            self.updater.recover(self.model_names())
+            for name in self.model_names():
+                self.updater.load_with_fallback(name)
+        else:
+            for name in self.model_names():
+                self.models.load(name)
         self.service.models_info = self.models.describe()
         self.store.start()
         for pool in self.pools:
             pool.start()
         self.mqtt.subscribe(self.service.subscriptions())
         self.mqtt.start()
+        if self.updater is not None:
+            threading.Thread(target=self.updater.run, name="ota", daemon=True).start()
+
+    def follow_pointers(self) -> None:
+        """Load a model whose NAME/current pointer changed on disk (an operator rollback)."""
+        for name in self.models.names():
+            pipeline = self.models.get(name)
+            pointed = read_pointer(self.models.models_dir, name)
+            if pipeline is None or pointed is None or pointed == pipeline.model.manifest.version:
+                continue
+            try:
+                self.models.load(name)
+                self.service.event("model_switched", model=name, version=pointed, reason="pointer changed on disk")
+            except EdgeAgentError as exc:
+                log.error("cannot switch %s to %s: %s", name, pointed, exc)
+        self.service.models_info = self.models.describe()
 
     def run(self, ready_timeout_s: float = 30.0) -> None:
         """Main loop until stop(): readiness, systemd watchdog, status refresh, periodic service work."""
         started = time.monotonic()
         last_status = time.monotonic()
         last_watchdog = 0.0
+        last_pointer_check = now = time.monotonic()
         while not self._stop.wait(0.25):
             now = time.monotonic()
             if not self.ready.is_set() and self.mqtt.connected:
@@ -168,6 +211,9 @@ class Agent:
                 self.notifier.ready(f"serving {len(self.models.names())} models")
                 log.info("ready in %.2f s", now - started)
             self.service.tick()
+            if now - last_pointer_check >= 2.0:
+                last_pointer_check = now
+                self.follow_pointers()
             if now - last_status >= STATUS_INTERVAL_S:
                 self.service.publish_status()
                 last_status = now
@@ -184,6 +230,8 @@ class Agent:
         """Drain the queues, publish offline, disconnect, flush the store."""
         self.notifier.stopping()
         self._stop.set()
+        if self.updater is not None:
+            self.updater.stop()
         self.frames.close()
         self.windows.close()
         for pool in self.pools:

@@ -48,6 +48,16 @@ def _run(args: argparse.Namespace) -> int:
 
 def _models(args: argparse.Namespace) -> int:
     from edge_agent.config import load_config
+
+    if args.action == "rollback":
+        from edge_agent.ota.local import rollback_on_disk
+
+        if not args.name:
+            raise EdgeAgentError("models rollback needs a model NAME")
+        config = load_config(args.config)
+        was, now = rollback_on_disk(config.models.dir, args.name)
+        print(f"{args.name}: rolled back from {was} to {now}; the running agent switches within seconds")
+        return 0
     from edge_agent.model_manager import active_package_dir
     from edge_agent.packages import verify_package
     from edge_agent.signing import TrustedKeys
@@ -104,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="config YAML")
     run.set_defaults(handler=_run)
 
-    models = commands.add_parser("models", help="list installed model packages and verify them")
+    models = commands.add_parser("models", help="list and verify installed model packages, or roll one back")
+    models.add_argument("action", nargs="?", choices=["list", "rollback"], default="list")
+    models.add_argument("name", nargs="?", help="model name (for rollback)")
     models.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="config YAML")
     models.set_defaults(handler=_models)
 

@@ -126,6 +126,25 @@ class StoreConfig(_Section):
     retention_days: float = Field(default=7.0, gt=0, description="How long results are kept")
 
 
+class CloudConfig(_Section):
+    """cloud-sync, for over-the-air model updates (outbound HTTPS polling only)."""
+
+    url: str | None = Field(default=None, description="cloud-sync base URL; OTA is off when unset")
+    device_id: str | None = Field(default=None, description="Device id at cloud-sync; defaults to gateway.id")
+    token_file: Path | None = Field(
+        default=None, description="File with the device token; relative names resolve in $CREDENTIALS_DIRECTORY"
+    )
+    poll_s: float = Field(default=60.0, gt=0, description="How often the desired state is fetched")
+
+
+class OtaConfig(_Section):
+    """How new model versions are judged on this gateway."""
+
+    probation_max_error_rate: float = Field(default=0.05, ge=0, le=1, description="Failed share that rolls back")
+    probation_min_items: int = Field(default=20, ge=1, description="Inputs seen before probation judges")
+    disk_factor: float = Field(default=2.0, ge=1, description="Free disk needed, as a multiple of the package")
+
+
 class LoggingConfig(_Section):
     """Logging."""
 
@@ -144,6 +163,8 @@ class AgentConfig(_Section):
     queues: QueuesConfig = Field(default_factory=QueuesConfig, description="Work queues")
     store: StoreConfig = Field(default_factory=StoreConfig, description="Local result store")
     web: WebConfig = Field(default_factory=WebConfig, description="Status page")
+    cloud: CloudConfig = Field(default_factory=CloudConfig, description="cloud-sync connection")
+    ota: OtaConfig = Field(default_factory=OtaConfig, description="Over-the-air model updates")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging")
 
     @model_validator(mode="after")

@@ -216,6 +216,9 @@ class AgentService:
             self.store.add(row)
         self.stats.count("processed", item.stream)
         self.stats.observe(kind, document["latency_ms"])
+        model = document["model"]
+        self.stats.count("model_ok", model["name"])
+        self.stats.observe(f"infer:{model['name']}@{model['version']}", document["inference_ms"])
 
     def malformed(self, item: WorkItem, error: EdgeAgentError) -> None:
         """Count and report a bad payload."""
@@ -223,6 +226,7 @@ class AgentService:
 
     def failed(self, item: WorkItem, error: Exception) -> None:
         """Count and report a processing failure."""
+        self.stats.count("model_failed", item.model)
         self._problem("failed", item.stream, item.stream, error)
 
     def _problem(self, kind: str, stream: str, where: str, error: Exception) -> None:

@@ -44,6 +44,19 @@ class AgentStats:
             window.total += 1
             window.sum_ms += latency_ms
 
+    def model_counts(self, name: str) -> tuple[int, int]:
+        """(results, failures) of a model name so far."""
+        with self._lock:
+            return self._counters.get(("model_ok", name), 0), self._counters.get(("model_failed", name), 0)
+
+    def model_p99_ms(self, ident: str) -> tuple[float, int]:
+        """(p99 inference ms over the recent window, lifetime samples) of one model version."""
+        with self._lock:
+            window = self._latency.get(f"infer:{ident}")
+            samples = list(window.samples) if window else []
+            total = window.total if window else 0
+        return (float(np.percentile(samples, 99)) if samples else 0.0), total
+
     def counters(self) -> dict[tuple[str, str], int]:
         """A copy of every counter."""
         with self._lock:

@@ -74,13 +74,27 @@ def _ts_ms(item: WorkItem, claimed: object) -> int:
     return item.received_ms
 
 
+Observer = Callable[[str, Any, str, float], None]
+
+
+def _no_observer(model: str, raw_input: Any, label: str, inference_ms: float) -> None:
+    return None
+
+
 class InspectionWorker:
     """Turns camera frames into inspection results."""
 
-    def __init__(self, get_pipeline: Callable[[str], Any], sink: ResultSink, limits: ImageLimits) -> None:
+    def __init__(
+        self,
+        get_pipeline: Callable[[str], Any],
+        sink: ResultSink,
+        limits: ImageLimits,
+        observer: Observer = _no_observer,
+    ) -> None:
         self._get = get_pipeline
         self._sink = sink
         self._limits = limits
+        self._observe = observer
 
     def handle(self, batch: list[WorkItem]) -> None:
         """Process frames one by one (a frame model's batch is one image)."""
@@ -90,7 +104,8 @@ class InspectionWorker:
                 self._sink.failed(item, EdgeAgentError(f"inspection model {item.model!r} is not loaded"))
                 continue
             try:
-                prepared = pipeline.prepare(decode_image(item.payload, self._limits))
+                image = decode_image(item.payload, self._limits)
+                prepared = pipeline.prepare(image)
             except InputError as exc:
                 self._sink.malformed(item, exc)
                 continue
@@ -100,6 +115,7 @@ class InspectionWorker:
                 self._sink.failed(item, exc)
                 continue
             verdict = outcome.result
+            self._observe(item.model, image, verdict.verdict, outcome.latency_ms)
             self._sink.result(
                 "inspection",
                 item,
@@ -122,11 +138,16 @@ class MaintenanceWorker:
     """Turns vibration windows into health results; windows for the same model share one model run."""
 
     def __init__(
-        self, get_pipeline: Callable[[str], Any], sink: ResultSink, assets: Mapping[str, AssetDefaults]
+        self,
+        get_pipeline: Callable[[str], Any],
+        sink: ResultSink,
+        assets: Mapping[str, AssetDefaults],
+        observer: Observer = _no_observer,
     ) -> None:
         self._get = get_pipeline
         self._sink = sink
         self._assets = assets
+        self._observe = observer
 
     def handle(self, batch: list[WorkItem]) -> None:
         """Parse and featurise every window, then run one batch per model."""
@@ -152,6 +173,7 @@ class MaintenanceWorker:
                 continue
             for (item, window, _), outcome in zip(entries, outcomes):
                 health = outcome.result
+                self._observe(item.model, window, health.state, outcome.latency_ms)
                 self._sink.result(
                     "health",
                     item,
