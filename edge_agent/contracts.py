@@ -161,6 +161,9 @@ class Manifest(_Strict):
     file: str = Field(pattern=r"^[A-Za-z0-9._-]+$", description="Model file name inside the package")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the model file")
     size: int = Field(gt=0, description="Model file size in bytes")
+    selftest_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="sha256 of selftest.npz, so the signature covers every file run"
+    )
     input: InputSpec = Field(description="Input tensor and preprocessing")
     output: OutputSpec = Field(description="Output tensors and labels")
     thresholds: Thresholds = Field(description="Decision thresholds")

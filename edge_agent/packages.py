@@ -111,5 +111,7 @@ def verify_package(root: Path, trusted: TrustedKeys, agent_version: str = __vers
     if digest != manifest.sha256:
         raise IntegrityError(f"{model_path}: sha256 {digest[:16]}... does not match the manifest")
     if not (root / SELFTEST).is_file():
-        raise ModelPackageError(f"{root}: package has no {SELFTEST}")
+        raise IntegrityError(f"{root}: package has no {SELFTEST}")
+    if file_sha256(root / SELFTEST) != manifest.selftest_sha256:
+        raise IntegrityError(f"{root / SELFTEST}: sha256 does not match the manifest")
     return ModelPackage(root=root, manifest=manifest, manifest_bytes=manifest_bytes, signed_by=signed_by)

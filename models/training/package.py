@@ -160,6 +160,7 @@ def write_package(
         file=trained.file_name,
         sha256=hashlib.sha256(trained.model_bytes).hexdigest(),
         size=len(trained.model_bytes),
+        selftest_sha256=hashlib.sha256((root / SELFTEST).read_bytes()).hexdigest(),
         input=trained.input,
         output=trained.output,
         thresholds=trained.thresholds,

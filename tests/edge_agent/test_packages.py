@@ -160,8 +160,20 @@ def test_a_model_that_outputs_nan_fails_its_self_test(tmp_path: Path, trusted: T
         load_model(good, trusted)
 
 
-def test_a_corrupt_selftest_file_is_refused(package: Path, trusted: TrustedKeys) -> None:
+def test_a_corrupt_selftest_file_is_refused_before_the_runtime_loads(package: Path, trusted: TrustedKeys) -> None:
     (package / "selftest.npz").write_bytes(b"PK\x03\x04broken")
+    with pytest.raises(IntegrityError, match="selftest.npz: sha256 does not match"):
+        verify_package(package, trusted)
+
+
+def test_unreadable_selftest_data_signed_by_the_key_holder_fails_the_self_test(
+    package: Path, trusted: TrustedKeys
+) -> None:
+    import hashlib
+
+    broken = b"PK\x03\x04broken"
+    (package / "selftest.npz").write_bytes(broken)
+    resign(package, {"selftest_sha256": hashlib.sha256(broken).hexdigest()})
     with pytest.raises(SelfTestError, match="unreadable self-test"):
         load_model(package, trusted)
 
