@@ -161,8 +161,8 @@ class Manifest(_Strict):
     file: str = Field(pattern=r"^[A-Za-z0-9._-]+$", description="Model file name inside the package")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the model file")
     size: int = Field(gt=0, description="Model file size in bytes")
-    selftest_sha256: str = Field(
-        pattern=r"^[0-9a-f]{64}$", description="sha256 of selftest.npz, so the signature covers every file run"
+    files: dict[str, str] = Field(
+        description="sha256 of every other file of the package (selftest.npz, MODEL_CARD.md): the signature covers all"
     )
     input: InputSpec = Field(description="Input tensor and preprocessing")
     output: OutputSpec = Field(description="Output tensors and labels")
@@ -176,6 +176,11 @@ class Manifest(_Strict):
     def _versions_parse(self) -> Manifest:
         semver_key(self.version)
         semver_key(self.min_agent_version)
+        if "selftest.npz" not in self.files:
+            raise ValueError("files must list selftest.npz")
+        for name, digest in self.files.items():
+            if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError(f"files: {name!r} needs a plain file name and a hex sha256")
         return self
 
     def tensor_for(self, meaning: str) -> tuple[int, OutputTensor] | None:

@@ -110,8 +110,14 @@ def verify_package(root: Path, trusted: TrustedKeys, agent_version: str = __vers
     digest = file_sha256(model_path)
     if digest != manifest.sha256:
         raise IntegrityError(f"{model_path}: sha256 {digest[:16]}... does not match the manifest")
-    if not (root / SELFTEST).is_file():
-        raise IntegrityError(f"{root}: package has no {SELFTEST}")
-    if file_sha256(root / SELFTEST) != manifest.selftest_sha256:
-        raise IntegrityError(f"{root / SELFTEST}: sha256 does not match the manifest")
+    expected = {MANIFEST, SIGNATURE, manifest.file, *manifest.files}
+    extra = sorted(p.name for p in root.iterdir() if p.name not in expected)
+    if extra:
+        raise IntegrityError(f"{root}: files the manifest does not list: {', '.join(extra)}")
+    for name, digest in manifest.files.items():
+        path = root / name
+        if not path.is_file():
+            raise IntegrityError(f"{root}: package has no {name}")
+        if file_sha256(path) != digest:
+            raise IntegrityError(f"{path}: sha256 does not match the manifest")
     return ModelPackage(root=root, manifest=manifest, manifest_bytes=manifest_bytes, signed_by=signed_by)

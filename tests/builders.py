@@ -106,3 +106,14 @@ def copy_package(src: Path, dst: Path) -> Path:
     """A private copy of a package a test may damage."""
     shutil.copytree(src, dst)
     return dst
+
+
+def package_tar(package: Path) -> bytes:
+    """The package as cloud-sync serves it: an uncompressed tar of NAME/VERSION/."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(package, arcname=f"{package.parent.name}/{package.name}")
+    return buffer.getvalue()

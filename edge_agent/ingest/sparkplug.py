@@ -124,8 +124,8 @@ class SparkplugIngest:
             }
 
     # -- message handling (the lock is held) ----------------------------------------------------------
-
     def _handle(self, topic: str, payload: bytes) -> SparkplugOutput:
+        """Route one message by type; the lock is held."""
         t = parse_topic(topic)
         out = SparkplugOutput()
         if t.message_type in ("STATE", "NCMD", "DCMD") or (self._group_set and t.group not in self._group_set):
@@ -148,6 +148,7 @@ class SparkplugIngest:
         return out
 
     def _node_birth(self, t: SparkplugTopic, message: pb.Payload, seq: int, out: SparkplugOutput) -> None:
+        """NBIRTH: a new session (bdSeq), new aliases, seq restarts from the NBIRTH seq."""
         ts = self._timestamp(message)
         metrics, result = MetricSet.from_birth(t.edge_node, message, ts)
         node = self._nodes.get(t.node_key)
@@ -166,6 +167,7 @@ class SparkplugIngest:
         logger.info("Sparkplug NBIRTH %s bdSeq=%s seq=%d", t.node_key, node.bd_seq, seq)
 
     def _node_death(self, t: SparkplugTopic, node: NodeState | None, message: pb.Payload, out: SparkplugOutput) -> None:
+        """NDEATH with the session bdSeq: everything of the node goes stale; another bdSeq is ignored."""
         if node is None or not node.online:
             return
         death_bd_seq = bd_seq(message)
@@ -182,6 +184,7 @@ class SparkplugIngest:
     def _sequenced(
         self, node: NodeState, t: SparkplugTopic, message: pb.Payload, seq: int, out: SparkplugOutput
     ) -> None:
+        """Apply in seq order: hold messages that arrive early, drain them when the gap fills."""
         ahead = (seq - node.next_seq) % 256
         if ahead == 0:
             self._apply(node, t, message, seq, out)
@@ -201,19 +204,13 @@ class SparkplugIngest:
             self._request_rebirth(node.group, node.edge_node, "old seq", out)
 
     def _give_up(self, node: NodeState, out: SparkplugOutput) -> None:
+        """The gap outlived the timeout: report it, apply what was held in seq order, request a rebirth."""
         expected = node.next_seq
         order = sorted(node.held, key=lambda s: (s - expected) % 256)
         missing = (order[0] - expected) % 256 if order else 0
         key = f"{node.group}/{node.edge_node}"
-        out.events.append(
-            {
-                "type": "sparkplug_seq_gap",
-                "edge_node": key,
-                "expected": expected,
-                "missing": missing,
-                "held": len(order),
-            }
-        )
+        event = {"type": "sparkplug_seq_gap", "edge_node": key, "expected": expected, "missing": missing}
+        out.events.append({**event, "held": len(order)})
         logger.warning("Sparkplug seq gap on %s: %d missing from %d, %d held", key, missing, expected, len(order))
         held, node.held, node.gap_since = node.held, {}, None
         for seq in order:  # the held messages are real data: apply them in seq order, then ask for a rebirth
@@ -222,6 +219,7 @@ class SparkplugIngest:
         self._request_rebirth(node.group, node.edge_node, "seq gap", out)
 
     def _apply(self, node: NodeState, t: SparkplugTopic, message: pb.Payload, seq: int, out: SparkplugOutput) -> None:
+        """Apply one in-order NDATA, DBIRTH, DDATA or DDEATH."""
         node.next_seq, node.last_seq = (seq + 1) % 256, seq
         ts = self._timestamp(message)
         if t.message_type == "NDATA":
@@ -260,8 +258,8 @@ class SparkplugIngest:
             self._request_rebirth(t.group, t.edge_node, "unknown alias", out)
 
     # -- helpers ------------------------------------------------------------------------------------
-
     def _timestamp(self, message: pb.Payload) -> int:
+        """The payload timestamp (epoch ms), or now when it has none."""
         return int(message.timestamp) if message.HasField("timestamp") else int(self._wall() * 1000)
 
     def _request_rebirth(self, group: str, edge_node: str, reason: str, out: SparkplugOutput) -> None:

@@ -160,7 +160,6 @@ def write_package(
         file=trained.file_name,
         sha256=hashlib.sha256(trained.model_bytes).hexdigest(),
         size=len(trained.model_bytes),
-        selftest_sha256=hashlib.sha256((root / SELFTEST).read_bytes()).hexdigest(),
         input=trained.input,
         output=trained.output,
         thresholds=trained.thresholds,
@@ -168,11 +167,15 @@ def write_package(
         created=created or datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         description=trained.description,
         training=training,
+        files={SELFTEST: hashlib.sha256((root / SELFTEST).read_bytes()).hexdigest()},
     )
+    card = _model_card(manifest, trained, latency)
+    (root / MODEL_CARD).write_text(card)
+    files = {**manifest.files, MODEL_CARD: hashlib.sha256(card.encode()).hexdigest()}
+    manifest = manifest.model_copy(update={"files": files})
     manifest_bytes = (json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n").encode()
     (root / MANIFEST).write_bytes(manifest_bytes)
     (root / SIGNATURE).write_bytes(signing_key.sign(manifest_bytes))
-    (root / MODEL_CARD).write_text(_model_card(manifest, trained, latency))
 
     # The package must pass exactly the checks a gateway runs before it is shipped.
     loaded = load_model(root, TrustedKeys({key_id(signing_key.public_key()): signing_key.public_key()}))

@@ -173,9 +173,23 @@ def test_unreadable_selftest_data_signed_by_the_key_holder_fails_the_self_test(
 
     broken = b"PK\x03\x04broken"
     (package / "selftest.npz").write_bytes(broken)
-    resign(package, {"selftest_sha256": hashlib.sha256(broken).hexdigest()})
+    files = json.loads((package / "manifest.json").read_text())["files"]
+    resign(package, {"files": {**files, "selftest.npz": hashlib.sha256(broken).hexdigest()}})
     with pytest.raises(SelfTestError, match="unreadable self-test"):
         load_model(package, trusted)
+
+
+def test_a_changed_model_card_or_an_extra_file_is_refused(package: Path, trusted: TrustedKeys) -> None:
+    card = package / "MODEL_CARD.md"
+    card.write_text(card.read_text() + "\nAccuracy: 100%\n")
+    with pytest.raises(IntegrityError, match="MODEL_CARD.md: sha256"):
+        verify_package(package, trusted)
+
+
+def test_an_unlisted_file_in_a_package_is_refused(package: Path, trusted: TrustedKeys) -> None:
+    (package / "payload.so").write_bytes(b"\x7fELF")
+    with pytest.raises(IntegrityError, match="does not list: payload.so"):
+        verify_package(package, trusted)
 
 
 def test_the_manifest_on_disk_is_exactly_what_was_signed(package: Path) -> None:

@@ -23,7 +23,7 @@ def _manifest(task: str, labels: list[str], negative: str, **thresholds: float) 
         file="m.onnx",
         sha256="0" * 64,
         size=1,
-        selftest_sha256="0" * 64,
+        files={"selftest.npz": "0" * 64},
         input=trained.input,
         output=trained.output.model_copy(update={"labels": labels, "negative_label": negative}),
         thresholds=trained.thresholds.model_copy(update=thresholds),
