@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from edge_agent.contracts import semver_key
+from edge_agent.contracts import Manifest, semver_key
 from edge_agent.errors import EdgeAgentError, ModelPackageError
 from edge_agent.model_manager import ModelManager, ModelPipeline
 from edge_agent.ota.archive import extract_package
@@ -51,6 +51,23 @@ class UpdaterSettings:
     probation_max_error_rate: float = 0.05
     probation_min_items: int = 20
     limits: DownloadLimits = field(default_factory=DownloadLimits)
+
+
+def verify_artifact(
+    artifact: Path, staging: Path, name: str, version: str, trusted: TrustedKeys, active: Manifest | None
+) -> Path:
+    """Unpack and check a downloaded package before any runtime may see it; returns the staged directory."""
+    staged = extract_package(artifact, staging, name, version)
+    package = verify_package(staged, trusted)
+    manifest = package.manifest
+    if (manifest.name, manifest.version) != (name, version):
+        raise ModelPackageError(f"package is {manifest.name}@{manifest.version}, the offer was {name}@{version}")
+    if active is not None and semver_key(manifest.version) <= semver_key(active.version):
+        same = manifest.version == active.version
+        different = same and file_sha256(package.model_path) != active.sha256
+        what = "the same version with different bytes as" if different else "not newer than"
+        raise ModelPackageError(f"{manifest.version} is {what} the active {active.version}")
+    return staged
 
 
 class Updater:
@@ -250,26 +267,17 @@ class Updater:
     def _verify_and_stage(self, offer: Offer, artifact: Path) -> None:
         self._move(offer, "verifying")
         staging = ota_dir(self.models_dir) / "staging" / f"{offer.name}-{offer.version}"
+        active = self.models.get(offer.name)
         try:
-            staged = extract_package(artifact, staging, offer.name, offer.version)
-            package = verify_package(staged, self.trusted)
-            manifest = package.manifest
-            if (manifest.name, manifest.version) != (offer.name, offer.version):
-                raise ModelPackageError(f"package is {manifest.name}@{manifest.version}, offer was {offer.version}")
-            active = self.models.get(offer.name)
-            if active is not None:
-                current = active.model.manifest
-                if semver_key(manifest.version) <= semver_key(current.version):
-                    same = manifest.version == current.version
-                    different = same and file_sha256(package.model_path) != current.sha256
-                    what = "the same version with different bytes" if different else "not newer than"
-                    raise ModelPackageError(f"{manifest.version} is {what} the active {current.version}")
-                offer.previous = current.version
+            staged = verify_artifact(
+                artifact, staging, offer.name, offer.version, self.trusted, active.model.manifest if active else None
+            )
         except ModelPackageError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             artifact.unlink(missing_ok=True)
             self._move(offer, "rejected", str(exc))
             return
+        offer.previous = active.model.manifest.version if active else None
         install_staged(staged, self.models_dir, offer.name, offer.version)
         shutil.rmtree(staging, ignore_errors=True)
         artifact.unlink(missing_ok=True)
