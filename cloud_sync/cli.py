@@ -1,14 +1,23 @@
-"""Command line of cloud-sync (the service arrives with the OTA issue; keygen works today)."""
+"""Command line of cloud-sync: keygen, serve, and the admin commands that talk to a running service."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cloud_sync import commands
+from cloud_sync.client import ApiClient
+from cloud_sync.errors import ClientError, CloudSyncError
+
+log = logging.getLogger(__name__)
+DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -31,16 +40,105 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the cloud-sync command."""
+def _serve(args: argparse.Namespace) -> int:
+    import waitress  # only the serve command needs the server
+
+    from cloud_sync.app import create_app
+    from cloud_sync.settings import Settings
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env(os.environ, host=args.host, port=args.port)
+    app = create_app(settings)
+    log.info("cloud-sync listening on http://%s:%d", settings.host, settings.port)
+    waitress.serve(
+        app,
+        host=settings.host,
+        port=settings.port,
+        threads=settings.threads,
+        max_request_body_size=settings.max_upload_bytes + (1 << 20),
+        ident="cloud-sync",
+    )
+    return 0
+
+
+def _client(args: argparse.Namespace, environ: Mapping[str, str]) -> ApiClient:
+    token = args.token or environ.get("CLOUD_SYNC_ADMIN_TOKEN")
+    token_file = args.token_file or environ.get("CLOUD_SYNC_ADMIN_TOKEN_FILE")
+    if not token and token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ClientError(f"--token-file {token_file}: cannot read ({exc.strerror})") from exc
+    if not token:
+        raise ClientError("no admin token: pass --token or --token-file, or set CLOUD_SYNC_ADMIN_TOKEN")
+    return ApiClient(args.url or environ.get("CLOUD_SYNC_URL") or DEFAULT_URL, token)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cloud-sync", description="Fleet model registry and rollouts")
-    commands = parser.add_subparsers(dest="command", required=True)
-    keygen = commands.add_parser("keygen", help="create a fleet signing key pair")
+    commands_ = parser.add_subparsers(dest="command", required=True)
+    keygen = commands_.add_parser("keygen", help="create a fleet signing key pair")
     keygen.add_argument("--out", type=Path, default=Path("fleet-signing.key"), help="private key path")
     keygen.add_argument("--force", action="store_true", help="replace an existing key")
     keygen.set_defaults(handler=_keygen)
-    args = parser.parse_args(argv)
-    return int(args.handler(args))
+    serve = commands_.add_parser("serve", help="run the service (settings from CLOUD_SYNC_* variables)")
+    serve.add_argument("--host", help="listen address (CLOUD_SYNC_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (CLOUD_SYNC_PORT, default 8080)")
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.set_defaults(handler=_serve)
+
+    remote = argparse.ArgumentParser(add_help=False)
+    remote.add_argument("--url", help=f"service base URL (CLOUD_SYNC_URL, default {DEFAULT_URL})")
+    remote.add_argument("--token", help="admin token (CLOUD_SYNC_ADMIN_TOKEN)")
+    remote.add_argument("--token-file", help="file with the admin token (CLOUD_SYNC_ADMIN_TOKEN_FILE)")
+
+    def client_command(
+        name: str, help_text: str, run: Callable[[ApiClient, argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
+        command = commands_.add_parser(name, help=help_text, parents=[remote])
+        command.set_defaults(remote=run)
+        return command
+
+    publish = client_command("publish", "upload a model package directory (NAME/VERSION/)", commands.publish)
+    publish.add_argument("package_dir", type=Path, metavar="PACKAGE_DIR")
+    rollout = client_command("rollout", "roll a published version out to a group", commands.rollout)
+    rollout.add_argument("model", metavar="MODEL")
+    rollout.add_argument("version", metavar="VERSION")
+    rollout.add_argument("--group", required=True, help="target group")
+    rollout.add_argument("--canary", type=float, default=10, help="canary wave, %% of the group (default 10)")
+    rollout.add_argument("--wave", type=float, default=50, help="further waves, %% of the group (default 50)")
+    rollout.add_argument("--failure-threshold", type=float, default=0.2, help="failed share that pauses (0.2)")
+    rollout.add_argument("--shadow", action="store_true", help="shadow-run the candidate first (default thresholds)")
+    rollout.add_argument("--probation", type=float, default=300, help="seconds watched after activation (300)")
+    for name, run in (("pause", commands.pause), ("resume", commands.resume)):
+        command = client_command(name, f"{name} a rollout", run)
+        command.add_argument("rollout_id", type=int, metavar="ROLLOUT_ID")
+    device = commands_.add_parser("device", help="manage devices")
+    device_commands = device.add_subparsers(dest="device_command", required=True)
+    add = device_commands.add_parser("add", help="provision a device and print its token", parents=[remote])
+    add.set_defaults(remote=commands.device_add)
+    add.add_argument("device_id", metavar="ID")
+    add.add_argument("--group", required=True, help="group of the device (created if new)")
+    status = client_command("status", "models, devices and rollouts", commands.status)
+    status.add_argument("--json", action="store_true", help="print the raw JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the cloud-sync command."""
+    args = _parser().parse_args(argv)
+    try:
+        if hasattr(args, "remote"):
+            return int(args.remote(_client(args, os.environ), args))
+        return int(args.handler(args))
+    except ClientError as exc:
+        print(f"cloud-sync {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except CloudSyncError as exc:
+        print(f"cloud-sync {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

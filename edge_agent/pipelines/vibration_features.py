@@ -296,7 +296,7 @@ def extract_features(
         float(_db_power(raw_pk[8:14].sum())),
         float(_db_power(max_tone)),
         float(over_floor[1]),
-        float(over_floor[[0, 5, 6, 7]].max()),
+        float(over_floor[[0, 5, 6, 7]].mean()),
         float(over_floor[8:14].mean()),
         float(_db_power(max_tone_snr)),
         e[0],
