@@ -20,6 +20,9 @@ from edge_agent.ota.http import UrllibTransport
 from edge_agent.ota.install import read_pointer
 from edge_agent.ota.shadow import ShadowEvaluator
 from edge_agent.ota.updater import Updater, UpdaterSettings
+from edge_agent.outbox.capture import HardExampleCapture
+from edge_agent.outbox.store import Outbox
+from edge_agent.outbox.uploader import Uploader, UploaderSettings
 from edge_agent.pipelines.inspection import QualityInspector
 from edge_agent.pipelines.maintenance import HealthMonitor
 from edge_agent.pipelines.workers import AssetDefaults, InspectionWorker, MaintenanceWorker, WorkerPool, WorkItem
@@ -77,6 +80,7 @@ class Agent:
         options = RuntimeOptions(num_threads=config.models.threads)
         self.models = ModelManager(config.models.dir, lambda path: _pipeline_for(path, trusted, options))
         self.store = ResultStore(config.store.path, config.store.retention_days)
+        self.outbox = Outbox(config.outbox.path, config.outbox.budget_bytes, config.outbox.commit_interval_ms / 1000)
         q = config.queues
         self.frames: DropQueue[WorkItem] = DropQueue(q.frames.size, q.frames.policy, q.frames.block_ms / 1000)
         self.windows: DropQueue[WorkItem] = DropQueue(q.windows.size, q.windows.policy, q.windows.block_ms / 1000)
@@ -100,6 +104,8 @@ class Agent:
             stats=self.stats,
             store=self.store,
             tag_source=_sparkplug_source(),
+            outbox=self.outbox,
+            capture=HardExampleCapture(config.capture),
         )
         defaults = {a.id: AssetDefaults(a.bearing, a.rpm) for a in config.assets}
         self.shadow = ShadowEvaluator()
@@ -142,19 +148,37 @@ class Agent:
             on_connection=self.service.on_connection,
         )
         self.service.attach(self.mqtt)
-        self.updater = self._build_updater(config, env, trusted) if config.cloud.url else None
+        self.updater: Updater | None = None
+        self.uploader: Uploader | None = None
+        if config.cloud.url:
+            token = self._cloud_token(config, env)
+            self.updater = self._build_updater(config, token, trusted)
+            self.uploader = Uploader(
+                self.outbox,
+                UrllibTransport(),
+                UploaderSettings(
+                    base_url=config.cloud.url,
+                    device_id=config.cloud.device_id or config.gateway.id,
+                    token=token,
+                    max_records=config.outbox.batch_records,
+                ),
+            )
         self.notifier = SystemdNotifier(env)
         self._stop = threading.Event()
         self.ready = threading.Event()
 
-    def _build_updater(self, config: AgentConfig, env: Mapping[str, str], trusted: TrustedKeys) -> Updater:
-        cloud = config.cloud
-        if cloud.token_file is None:
+    @staticmethod
+    def _cloud_token(config: AgentConfig, env: Mapping[str, str]) -> str:
+        if config.cloud.token_file is None:
             raise ConfigError("cloud.token_file: required when cloud.url is set")
+        return _read_secret(config.cloud.token_file, env, "cloud.token_file")
+
+    def _build_updater(self, config: AgentConfig, token: str, trusted: TrustedKeys) -> Updater:
+        cloud = config.cloud
         settings = UpdaterSettings(
             base_url=str(cloud.url),
             device_id=cloud.device_id or config.gateway.id,
-            token=_read_secret(cloud.token_file, env, "cloud.token_file"),
+            token=token,
             poll_s=cloud.poll_s,
             disk_factor=config.ota.disk_factor,
             probation_max_error_rate=config.ota.probation_max_error_rate,
@@ -183,6 +207,10 @@ class Agent:
         self.mqtt.start()
         if self.updater is not None:
             threading.Thread(target=self.updater.run, name="ota", daemon=True).start()
+        if self.uploader is not None:
+            threading.Thread(target=self.uploader.run, name="outbox-uploader", daemon=True).start()
+        if self.outbox.moved_aside is not None:
+            self.service.event("outbox_corrupt", moved_to=str(self.outbox.moved_aside))
 
     def follow_pointers(self) -> None:
         """Load a model whose NAME/current pointer changed on disk (an operator rollback)."""
@@ -232,6 +260,8 @@ class Agent:
         self._stop.set()
         if self.updater is not None:
             self.updater.stop()
+        if self.uploader is not None:
+            self.uploader.stop()
         self.frames.close()
         self.windows.close()
         for pool in self.pools:
@@ -239,6 +269,7 @@ class Agent:
         offline = json.dumps({"state": "offline", "gateway": self.config.gateway.id, "reason": "stopped"})
         self.mqtt.stop(self.service.topics.status, offline.encode())
         self.store.close()
+        self.outbox.close()
 
     def request_stop(self) -> None:
         """Ask run() to return (signal handlers call this)."""
@@ -254,6 +285,7 @@ def run_agent(config: AgentConfig) -> int:
         agent.start()
     except EdgeAgentError:
         agent.store.close()
+        agent.outbox.close()
         raise
     signal.signal(signal.SIGTERM, lambda *_: agent.request_stop())
     signal.signal(signal.SIGINT, lambda *_: agent.request_stop())

@@ -145,6 +145,28 @@ class OtaConfig(_Section):
     disk_factor: float = Field(default=2.0, ge=1, description="Free disk needed, as a multiple of the package")
 
 
+class CapturePolicy(_Section):
+    """Per-model rules for keeping inputs as hard examples."""
+
+    low_margin: float | None = Field(default=0.1, ge=0, le=1, description="Capture when the margin is below this")
+    ng: bool = Field(default=True, description="Capture every ng verdict / fault or anomaly state")
+    disagreement: bool = Field(default=True, description="Capture when a label disagrees with the model")
+    audit_rate: float = Field(default=0.01, ge=0, le=1, description="Random share captured whatever the result")
+    max_per_hour: int = Field(default=200, ge=0, description="Samples per hour per model at most")
+    max_bytes_per_hour: int = Field(default=50 * 1024 * 1024, ge=0, description="Sample bytes per hour per model")
+
+
+class OutboxConfig(_Section):
+    """Store-and-forward of results, events and hard examples to cloud-sync."""
+
+    path: Path = Field(default=Path("/var/lib/edge-agent/outbox.db"), description="SQLite outbox file")
+    budget_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024, description="Disk the outbox may use")
+    commit_interval_ms: float = Field(
+        default=50.0, gt=0, le=1000, description="Group-commit interval (power-loss window)"
+    )
+    batch_records: int = Field(default=1000, ge=1, le=10_000, description="Records per upload request")
+
+
 class LoggingConfig(_Section):
     """Logging."""
 
@@ -165,6 +187,8 @@ class AgentConfig(_Section):
     web: WebConfig = Field(default_factory=WebConfig, description="Status page")
     cloud: CloudConfig = Field(default_factory=CloudConfig, description="cloud-sync connection")
     ota: OtaConfig = Field(default_factory=OtaConfig, description="Over-the-air model updates")
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="Store-and-forward to the cloud")
+    capture: CapturePolicy = Field(default_factory=CapturePolicy, description="Hard-example capture policy")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging")
 
     @model_validator(mode="after")

@@ -38,6 +38,7 @@ def demo_config(broker_port: int, state_dir: Path, models_dir: Path, keys_dir: P
         ],
         "models": {"dir": str(models_dir), "trusted_keys": [str(keys_dir)], "maintenance": "bearing-health"},
         "store": {"path": str(state_dir / "agent.db")},
+        "outbox": {"path": str(state_dir / "outbox.db")},
         "web": {"port": web_port},
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
@@ -14,6 +15,8 @@ from edge_agent import __version__
 from edge_agent.errors import EdgeAgentError
 from edge_agent.ingest.tags import TagUpdate, parse_tag
 from edge_agent.mqtt import InboundMessage
+from edge_agent.outbox.capture import HardExampleCapture
+from edge_agent.outbox.store import Outbox
 from edge_agent.pipelines.workers import WorkItem
 from edge_agent.queues import DropQueue
 from edge_agent.stats import AgentStats
@@ -107,6 +110,8 @@ class AgentService:
         store: ResultStore | None,
         max_payload_bytes: int = 16 * 1024 * 1024,
         tag_source: TagSource | None = None,
+        outbox: Outbox | None = None,
+        capture: HardExampleCapture | None = None,
     ) -> None:
         self.topics = topics
         self.cameras = dict(cameras)
@@ -117,6 +122,8 @@ class AgentService:
         self.store = store
         self.max_payload_bytes = max_payload_bytes
         self.tag_source = tag_source
+        self.outbox = outbox
+        self.capture = capture
         self.tags: dict[tuple[str, str], TagUpdate] = {}
         self.publisher: Publisher | None = None
         self.broker_connected = False
@@ -149,7 +156,7 @@ class AgentService:
             elif len(parts) == 3 and parts[0] == "sensor":
                 self._tag(parts[1], parts[2], message)
             elif len(parts) == 2 and parts[0] == "label":
-                self.stats.count("received", f"label/{parts[1]}")
+                self._label_message(parts[1], message)
             return
         if self.tag_source is not None and topic.startswith("spBv1.0/"):
             self.stats.count("received", "sparkplug")
@@ -177,6 +184,56 @@ class AgentService:
             count = self._reporter.note(f"drop:{dropped.stream}")
             if count:
                 self.event("queue_drop", stream=dropped.stream, count=count, policy=queue.policy)
+
+    def _label_message(self, source: str, message: InboundMessage) -> None:
+        stream = f"label/{source}"
+        self.stats.count("received", stream)
+        try:
+            document = json.loads(message.payload)
+            if not isinstance(document, dict) or not isinstance(document.get("label"), str):
+                raise EdgeAgentError("label message needs a JSON object with a string 'label'")
+            part_id = document.get("part_id")
+            ts_ms = document.get("ts_ms")
+            if part_id is None and not isinstance(ts_ms, int):
+                raise EdgeAgentError("label message needs 'part_id' or an integer 'ts_ms'")
+        except (ValueError, EdgeAgentError) as exc:
+            self._problem("malformed", stream, message.topic, EdgeAgentError(str(exc)))
+            return
+        self.label(source, document["label"], str(part_id) if part_id is not None else None, ts_ms, "plc")
+        self.stats.count("processed", stream)
+
+    def label(self, source: str, label: str, part_id: str | None, ts_ms: int | None, origin: str) -> bool:
+        """Record ground truth for an input (PLC reject gate, operator); capture it if the model disagreed."""
+        joined = self.capture.join_label(source, label, part_id, ts_ms) if self.capture else None
+        document = {
+            "source": source,
+            "label": label,
+            "part_id": part_id if part_id is not None else (joined.part_id if joined else None),
+            "ts_ms": ts_ms if ts_ms is not None else (joined.ts_ms if joined else None),
+            "origin": origin,
+            "joined": joined is not None,
+            "predicted": joined.predicted if joined else None,
+            "model": joined.model if joined else None,
+        }
+        self._to_outbox(f"labels/{source}", "event", document)
+        if joined is not None and self.capture is not None:
+            sample = self.capture.capture_disagreement(joined, label)
+            if sample is not None:
+                self._sample(sample, joined.payload)
+        return joined is not None
+
+    def _to_outbox(self, stream: str, priority: str, document: dict[str, Any]) -> None:
+        if self.outbox is None:
+            return
+        try:
+            self.outbox.append(stream, priority, json.dumps(document, separators=(",", ":")).encode())
+        except EdgeAgentError as exc:
+            log.warning("outbox refused a record: %s", exc)
+
+    def _sample(self, sample: dict[str, Any], payload: bytes) -> None:
+        document = {**sample, "payload_b64": base64.b64encode(payload).decode()}
+        self._to_outbox(f"samples/{sample['source']}", "sample", document)
+        self.stats.count("captured", sample["source"])
 
     def _tag(self, asset: str, tag: str, message: InboundMessage) -> None:
         stream = f"tag/{asset}"
@@ -214,6 +271,18 @@ class AgentService:
             self.publisher.publish(topic, json.dumps(document, separators=(",", ":")), qos=1)
         if self.store is not None:
             self.store.add(row)
+        if kind == "inspection":
+            priority = "ng_result" if document["verdict"] == "ng" else "ok_result"
+        else:
+            priority = "alert" if document["anomaly"] or document["state"] != "healthy" else "health"
+        self._to_outbox(f"{kind}/{item.source}", priority, document)
+        if self.capture is not None:
+            content_type = "application/json"
+            if kind == "inspection":
+                content_type = "image/png" if item.payload.startswith(b"\x89PNG") else "image/jpeg"
+            captured = self.capture.consider(item.source, item.payload, content_type, document)
+            if captured is not None:
+                self._sample(captured[1], item.payload)
         self.stats.count("processed", item.stream)
         self.stats.observe(kind, document["latency_ms"])
         model = document["model"]
@@ -243,6 +312,7 @@ class AgentService:
             self.publisher.publish(self.topics.events, json.dumps(document, default=str), qos=1)
         if self.store is not None:
             self.store.add(EventRecord(ts_ms=document["ts_ms"], type=event_type, detail_json=json.dumps(detail)))
+        self._to_outbox("events", "event", document)
 
     def on_connection(self, connected: bool, detail: str) -> None:
         """Broker connection changes: publish the retained online status on every (re)connect."""

@@ -10,20 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class CapturePolicy(BaseModel):
-    """Per-model rules for keeping inputs as hard examples."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    low_margin: float | None = Field(default=0.1, ge=0, le=1, description="Capture when the margin is below this")
-    ng: bool = Field(default=True, description="Capture every ng verdict / fault or anomaly state")
-    disagreement: bool = Field(default=True, description="Capture when a label disagrees with the model")
-    audit_rate: float = Field(default=0.01, ge=0, le=1, description="Random share captured whatever the result")
-    max_per_hour: int = Field(default=200, ge=0, description="Samples per hour per model at most")
-    max_bytes_per_hour: int = Field(default=50 * 1024 * 1024, ge=0, description="Sample bytes per hour per model")
+from edge_agent.config import CapturePolicy
 
 
 @dataclass
