@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -48,6 +49,8 @@ class DevBroker:
         """mosquitto.conf for this broker."""
         return "\n".join(
             [
+                # mosquitto started as root would switch to user 'mosquitto', who cannot read our files
+                f"user {getpass.getuser()}",
                 f"listener {self.port} 127.0.0.1",
                 "allow_anonymous true",
                 "persistence true",
