@@ -36,7 +36,6 @@ from edge_agent.systemd import SystemdNotifier
 
 log = logging.getLogger(__name__)
 Pipeline = QualityInspector | HealthMonitor
-STATUS_INTERVAL_S = 30.0
 
 
 def build_pipeline(package_dir: Path, trusted_keys: list[Path], threads: int = 1) -> Pipeline:
@@ -242,7 +241,7 @@ class Agent:
             if now - last_pointer_check >= 2.0:
                 last_pointer_check = now
                 self.follow_pointers()
-            if now - last_status >= STATUS_INTERVAL_S:
+            if now - last_status >= self.config.mqtt.status_interval_s:
                 self.service.publish_status()
                 last_status = now
             interval = self.notifier.watchdog_interval_s

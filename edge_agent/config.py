@@ -60,6 +60,7 @@ class MqttConfig(_Section):
     session_expiry_s: int = Field(default=3600, ge=0, description="How long the broker keeps our session")
     reconnect_min_s: float = Field(default=0.5, gt=0, description="First reconnect delay")
     reconnect_max_s: float = Field(default=30.0, gt=0, description="Longest reconnect delay (exponential backoff)")
+    status_interval_s: float = Field(default=30.0, gt=0, description="How often the retained status is refreshed")
 
 
 class CameraConfig(_Section):
