@@ -40,6 +40,8 @@ def main() -> int:
         parts = msg.topic.split("/")
         if parts[-1] == "frame":
             image = cv2.imdecode(np.frombuffer(msg.payload, np.uint8), cv2.IMREAD_GRAYSCALE)
+            if image is None:
+                return
             x = cv2.resize(image, (256, 256), interpolation=cv2.INTER_AREA)[None, :, :, None]
             interpreter.set_tensor(inp["index"], x)
             interpreter.invoke()
