@@ -1,0 +1,111 @@
+"""Given records in the outbox and a cloud that comes and goes, everything arrives once; captures obey caps."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from edge_agent.config import CapturePolicy
+from edge_agent.ota.http import CloudUnavailable, HttpResponse
+from edge_agent.outbox.capture import HardExampleCapture
+from edge_agent.outbox.store import Outbox
+from edge_agent.outbox.uploader import Uploader, UploaderSettings
+
+
+class BatchCloud:
+    """The batches endpoint of cloud-sync (our Transport protocol): dedupes on (stream, seq), can be down."""
+
+    def __init__(self) -> None:
+        self.stored: dict[tuple[str, int], bytes] = {}
+        self.received = 0
+        self.down = False
+        self.lose_reply = False
+
+    def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None, timeout: float = 30.0
+    ) -> HttpResponse:
+        if self.down:
+            raise CloudUnavailable("connection refused")
+        document = json.loads(body or b"{}")
+        for record in document["records"]:
+            self.received += 1
+            self.stored.setdefault((record["stream"], record["seq"]), base64.b64decode(record["body_b64"]))
+        if self.lose_reply:  # stored, but the answer never reaches the gateway: it must resend, the cloud dedupes
+            raise CloudUnavailable("connection reset after the request was sent")
+        acked = [r["seq"] for r in document["records"]]
+        return HttpResponse(200, {}, iter([json.dumps({"acked": acked}).encode()]))
+
+
+def test_six_cloud_outages_while_the_line_runs_lose_and_duplicate_nothing(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db", budget_bytes=256 * 1024 * 1024, commit_interval_s=0.005)
+    cloud = BatchCloud()
+    uploader = Uploader(
+        outbox, cloud, UploaderSettings("http://cloud", "gw-1", "t", max_records=200, idle_s=0.01, backoff_max_s=0.05)
+    )
+    thread = threading.Thread(target=uploader.run, daemon=True)
+    thread.start()
+    produced: set[tuple[str, int]] = set()
+    for cycle in range(6):
+        cloud.down = True
+        stream = f"health/a{cycle % 2}"
+        futures = [outbox.append(stream, "health", f"{cycle}-{i}".encode()) for i in range(300)]
+        for future in futures:
+            seq = future.result(5)
+            assert seq is not None
+            produced.add((stream, seq))
+        cloud.lose_reply = cycle == 3
+        cloud.down = False
+        time.sleep(0.3)
+        cloud.lose_reply = False
+    deadline = time.monotonic() + 20
+    while outbox.count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    uploader.stop()
+    thread.join(5)
+    assert set(cloud.stored) == produced
+    assert outbox.count == 0
+    assert cloud.received >= len(produced)  # at-least-once; the cloud's (stream, seq) key removes repeats
+    outbox.close()
+
+
+def _result(i: int, verdict: str = "ok", margin: float = 0.9) -> dict[str, object]:
+    return {
+        "ts_ms": 1000 + i,
+        "part_id": f"P{i}",
+        "verdict": verdict,
+        "label": "ok" if verdict == "ok" else "scratch",
+        "scores": {"ok": 0.9},
+        "margin": margin,
+        "model": {"name": "surface-inspection", "version": "1.0.0", "sha256": "x"},
+    }
+
+
+def test_ng_and_low_margin_inputs_are_captured_within_the_hourly_cap() -> None:
+    capture = HardExampleCapture(CapturePolicy(audit_rate=0.0, max_per_hour=3, low_margin=0.1), seed=1)
+    reasons = [
+        capture.consider("cam-1", b"jpeg", "image/jpeg", _result(0, "ng")),
+        capture.consider("cam-1", b"jpeg", "image/jpeg", _result(1, "ok", margin=0.05)),
+        capture.consider("cam-1", b"jpeg", "image/jpeg", _result(2, "ok")),
+    ]
+    assert [r[0] if r else None for r in reasons] == ["ng", "low_margin", None]
+    more = [capture.consider("cam-1", b"jpeg", "image/jpeg", _result(3 + i, "ng")) for i in range(5)]
+    assert sum(r is not None for r in more) == 1 and capture.capped == 4
+    sample = reasons[0][1] if reasons[0] else {}
+    assert sample["input_sha256"] and sample["model"]["version"] == "1.0.0"
+
+
+def test_a_plc_label_joins_its_part_and_a_disagreement_is_captured() -> None:
+    capture = HardExampleCapture(CapturePolicy(audit_rate=0.0, ng=False, low_margin=None), seed=1)
+    capture.consider("cam-1", b"frame-7", "image/jpeg", _result(7, "ok"))
+    joined = capture.join_label("cam-1", "scratch", "P7", None)
+    assert joined is not None and joined.predicted == "ok"
+    sample = capture.capture_disagreement(joined, "scratch")
+    assert sample is not None and sample["reason"] == "disagreement" and sample["label"] == "scratch"
+    assert capture.capture_disagreement(joined, "scratch") is None  # once is enough
+    by_time = capture.join_label("cam-1", "ok", None, 1007 + 500)
+    assert by_time is not None and by_time.part_id == "P7"
+    assert capture.join_label("cam-1", "ok", None, 1007 + 60_000) is None
