@@ -1,0 +1,131 @@
+"""Device API (desired state, reports) and artifact downloads with HTTP Range (device or admin token)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, request
+from sqlalchemy.exc import IntegrityError
+
+from cloud_sync import fleet
+from cloud_sync.context import json_body, json_response, principal, require_device, services
+from cloud_sync.db import now_ms, session
+from cloud_sync.errors import Forbidden, Unauthorized
+from cloud_sync.ranges import Unsatisfiable, parse_range
+from cloud_sync.registry import get_version
+from cloud_sync.storage import ByteStream
+from cloud_sync.tables import Device
+from cloud_sync.wire import DesiredOut, ReportIn
+
+log = logging.getLogger(__name__)
+device_api = Blueprint("device", __name__)
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    candidates = [item.strip().removeprefix("W/") for item in header.split(",")]
+    return "*" in candidates or etag in candidates
+
+
+@device_api.get("/devices/<device_id>/desired")
+def desired(device_id: str) -> Response:
+    """The versions this device should run now; 304 when If-None-Match names the current document."""
+    with session(services().engine) as db:
+        device = require_device(db, device_id)
+        document = DesiredOut(models=fleet.desired(db, device))
+        db.commit()
+    body = document.model_dump_json()
+    etag = f'"{hashlib.sha256(body.encode()).hexdigest()[:32]}"'
+    if _etag_matches(request.headers.get("If-None-Match"), etag):
+        response = Response(status=304)
+    else:
+        response = Response(body, mimetype="application/json")
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@device_api.post("/devices/<device_id>/report")
+def report(device_id: str) -> Response:
+    """Record one OTA state change; repeats of the same change are accepted and ignored."""
+    with session(services().engine) as db:
+        device = require_device(db, device_id)
+        body = json_body(ReportIn)
+        try:
+            fleet.record_report(db, device, body)
+            db.commit()
+        except IntegrityError:
+            # The same report arrived twice at once (a gateway retry); the other copy was stored.
+            db.rollback()
+    return Response(status=204)
+
+
+def _chunks(stream: ByteStream, label: str) -> Iterator[bytes]:
+    try:
+        yield from stream
+    except Exception:
+        # Headers are gone already; the client sees a short body and resumes with Range.
+        log.exception("download of %s broke off", label)
+        raise
+    finally:
+        stream.close()
+
+
+@device_api.get("/models/<name>/<version>/artifact")
+def artifact(name: str, version: str) -> Response:
+    """The signed package tar; single byte ranges (206), 416 past the end, ETag = artifact sha256."""
+    caller = principal()
+    with session(services().engine) as db:
+        record = get_version(db, name, version)
+        if not caller.admin:
+            device = db.get(Device, caller.device_id)
+            if device is None:
+                raise Unauthorized("unknown token")
+            if not fleet.may_download(db, device, name, version):
+                raise Forbidden(f"{name} {version} is not offered to device {device.id}")
+            device.last_seen_ms = now_ms()
+            db.add(device)
+            db.commit()
+    size = record.artifact_size
+    etag = f'"{record.artifact_sha256}"'
+    headers = {
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f'attachment; filename="{name}-{version}.tar"',
+        "Cache-Control": "private, no-transform",
+    }
+    if _etag_matches(request.headers.get("If-None-Match"), etag):
+        return Response(status=304, headers=headers)
+    range_header = request.headers.get("Range")
+    if_range = request.headers.get("If-Range")
+    if if_range is not None and if_range.strip() != etag:
+        range_header = None  # the client's partial copy is of other bytes: send everything
+    try:
+        wanted = parse_range(range_header, size)
+    except Unsatisfiable:
+        answer = json_response({"error": "range_not_satisfiable", "detail": f"the artifact has {size} bytes"}, 416)
+        answer.headers.update(headers)
+        answer.headers["Content-Range"] = f"bytes */{size}"
+        return answer
+    start, end = (wanted.start, wanted.end) if wanted else (0, size - 1)
+    status = 206 if wanted else 200
+    if request.method == "HEAD":
+        # Headers only: the store is not touched.
+        response = Response(status=status, headers=headers, mimetype="application/x-tar")
+    else:
+        stream = services().storage.open(record.artifact_key, start, end)
+        response = Response(
+            _chunks(stream, f"{name} {version}"),
+            status=status,
+            headers=headers,
+            mimetype="application/x-tar",
+            direct_passthrough=True,
+        )
+        response.call_on_close(stream.close)
+    response.headers["Content-Length"] = str(end - start + 1)
+    if wanted:
+        response.headers["Content-Range"] = wanted.content_range(size)
+    return response

@@ -1,0 +1,216 @@
+"""Groups, devices and their tokens, OTA reports, and the desired-state document of a device."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from datetime import datetime, timezone
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from cloud_sync.db import now_ms
+from cloud_sync.errors import Conflict, NotFound
+from cloud_sync.rollouts import apply_report
+from cloud_sync.tables import Device, DeviceGroup, DeviceModel, ModelVersion, Report, Rollout, RolloutDevice
+from cloud_sync.wire import FAILED_STATES, DesiredModel, DeviceOut, GroupOut, ReportIn, StateOut
+
+log = logging.getLogger(__name__)
+
+
+def hash_token(token: str) -> str:
+    """How tokens are stored and looked up: hex sha256 of the token text."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def iso_ms(value: int | None) -> str | None:
+    """ISO 8601 UTC of a millisecond timestamp."""
+    if value is None:
+        return None
+    return datetime.fromtimestamp(value / 1000, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def ensure_group(db: Session, name: str) -> tuple[DeviceGroup, bool]:
+    """The group, created when new; the flag says whether it was created."""
+    group = db.get(DeviceGroup, name)
+    if group is not None:
+        return group, False
+    group = DeviceGroup(name=name, created_ms=now_ms())
+    db.add(group)
+    db.flush()
+    return group, True
+
+
+def list_groups(db: Session) -> list[GroupOut]:
+    """Every group with its device count."""
+    counts = dict(db.exec(select(Device.group_name, func.count()).group_by(col(Device.group_name))).all())
+    groups = db.exec(select(DeviceGroup).order_by(col(DeviceGroup.name))).all()
+    return [GroupOut(name=group.name, devices=counts.get(group.name, 0)) for group in groups]
+
+
+def add_device(db: Session, device_id: str, group: str) -> str:
+    """Provision a device; returns its token (only its hash is stored)."""
+    if db.get(Device, device_id) is not None:
+        raise Conflict(f"device {device_id} already exists; issue a new token with POST /devices/{device_id}/token")
+    ensure_group(db, group)
+    # 32 random bytes, URL-safe: the token travels in an HTTP header and sits in a credentials file.
+    token = secrets.token_urlsafe(32)
+    db.add(Device(id=device_id, group_name=group, token_sha256=hash_token(token), created_ms=now_ms()))
+    try:
+        db.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"device {device_id} already exists") from exc
+    log.info("device %s provisioned in group %s", device_id, group)
+    return token
+
+
+def rotate_token(db: Session, device_id: str) -> tuple[Device, str]:
+    """Replace a device's token; the old one stops working at once."""
+    device = db.get(Device, device_id)
+    if device is None:
+        raise NotFound(f"device {device_id} does not exist")
+    token = secrets.token_urlsafe(32)
+    device.token_sha256 = hash_token(token)
+    db.add(device)
+    log.info("device %s: token replaced", device_id)
+    return device, token
+
+
+def device_out(db: Session, device: Device) -> DeviceOut:
+    """Wire form: committed versions, last seen, latest state per model."""
+    models = db.exec(select(DeviceModel).where(DeviceModel.device_id == device.id)).all()
+    reports = db.exec(
+        select(Report).where(Report.device_id == device.id).order_by(col(Report.ts_ms).desc(), col(Report.id).desc())
+    ).all()
+    latest: dict[str, Report] = {}
+    for report in reports:
+        latest.setdefault(report.name, report)
+    return DeviceOut(
+        id=device.id,
+        group=device.group_name,
+        models={model.name: model.version for model in models},
+        last_seen=iso_ms(device.last_seen_ms),
+        states=[state_out(report) for report in latest.values()],
+    )
+
+
+def history(db: Session, device: Device, limit: int = 500) -> list[Report]:
+    """The device's reports, newest first."""
+    query = select(Report).where(Report.device_id == device.id)
+    return list(db.exec(query.order_by(col(Report.ts_ms).desc(), col(Report.id).desc()).limit(limit)).all())
+
+
+def state_out(report: Report) -> StateOut:
+    """Wire form of one report."""
+    return StateOut(
+        name=report.name,
+        version=report.version,
+        state=report.state,
+        reason=report.reason,
+        ts_ms=report.ts_ms,
+        rollout_id=report.rollout_id,
+    )
+
+
+def record_report(db: Session, device: Device, report: ReportIn) -> bool:
+    """Store a state change once (idempotent on device, name, version, state, ts_ms); False for a repeat."""
+    identity = select(Report).where(
+        Report.device_id == device.id,
+        Report.name == report.name,
+        Report.version == report.version,
+        Report.state == report.state,
+        Report.ts_ms == report.ts_ms,
+    )
+    if db.exec(identity).first() is not None:
+        return False
+    db.add(
+        Report(
+            device_id=device.id,
+            name=report.name,
+            version=report.version,
+            state=report.state,
+            reason=report.reason,
+            ts_ms=report.ts_ms,
+            rollout_id=report.rollout_id,
+            detail_json=json.dumps(report.detail, sort_keys=True),
+            received_ms=now_ms(),
+        )
+    )
+    db.flush()
+    _track_running(db, device, report)
+    apply_report(db, device.id, report.name, report.version, report.state, report.reason, report.ts_ms)
+    log.info("device %s: %s %s -> %s %s", device.id, report.name, report.version, report.state, report.reason)
+    return True
+
+
+def _track_running(db: Session, device: Device, report: ReportIn) -> None:
+    """Keep DeviceModel at the version the device runs: set on committed, stepped back on a rollback of it."""
+    running = db.get(DeviceModel, (device.id, report.name))
+    if report.state == "committed":
+        if running is None:
+            db.add(DeviceModel(device_id=device.id, name=report.name, version=report.version, since_ms=report.ts_ms))
+        elif report.ts_ms >= running.since_ms:
+            running.version, running.since_ms = report.version, report.ts_ms
+            db.add(running)
+    elif report.state == "rolled_back" and running is not None and running.version == report.version:
+        # An operator rolled back a committed version: the gateway returns to its previous committed one.
+        earlier = db.exec(
+            select(Report)
+            .where(Report.device_id == device.id, Report.name == report.name, Report.state == "committed")
+            .where(Report.version != report.version, Report.ts_ms < report.ts_ms)
+            .order_by(col(Report.ts_ms).desc())
+        ).first()
+        if earlier is None:
+            db.delete(running)
+        else:
+            running.version, running.since_ms = earlier.version, report.ts_ms
+            db.add(running)
+    db.flush()
+
+
+def artifact_url(name: str, version: str) -> str:
+    """Path of a version's artifact; gateways resolve it against their cloud base URL."""
+    return f"/api/v1/models/{name}/{version}/artifact"
+
+
+def desired(db: Session, device: Device) -> list[DesiredModel]:
+    """Per model name: the newest open offer the device has not failed, else its committed version."""
+    offers = db.exec(
+        select(RolloutDevice, Rollout)
+        .join(Rollout, col(Rollout.id) == col(RolloutDevice.rollout_id))
+        .where(RolloutDevice.device_id == device.id, Rollout.state != "superseded")
+        .order_by(col(Rollout.id).desc())
+    ).all()
+    chosen: dict[str, tuple[str, Rollout | None]] = {}
+    for row, rollout in offers:
+        open_wave = row.wave <= rollout.current_wave
+        if rollout.model_name not in chosen and open_wave and row.state not in FAILED_STATES:
+            chosen[rollout.model_name] = (rollout.version, rollout)
+    for model in db.exec(select(DeviceModel).where(DeviceModel.device_id == device.id)).all():
+        chosen.setdefault(model.name, (model.version, None))
+    entries = []
+    for name in sorted(chosen):
+        version, source = chosen[name]
+        record = db.exec(select(ModelVersion).where(ModelVersion.name == name, ModelVersion.version == version)).first()
+        if record is None:
+            continue  # a version installed outside the registry: nothing to offer
+        entries.append(
+            DesiredModel(
+                name=name,
+                version=version,
+                artifact_url=artifact_url(name, version),
+                artifact_sha256=record.artifact_sha256,
+                artifact_size=record.artifact_size,
+                rollout_id=source.id if source else None,
+                shadow=json.loads(source.shadow_json) if source and source.shadow_json else None,
+                probation_s=source.probation_s if source else 0.0,
+            )
+        )
+    return entries
+
+
+def may_download(db: Session, device: Device, name: str, version: str) -> bool:
+    """A device may fetch a version offered to it in an open wave, or the version it runs."""
+    return any(entry.name == name and entry.version == version for entry in desired(db, device))

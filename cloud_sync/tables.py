@@ -1,0 +1,124 @@
+"""SQLModel table models (the database schema; Alembic migrations in cloud_sync/migrations create it)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# Times are integer milliseconds since the epoch (UTC): portable across SQLite and PostgreSQL.
+
+
+class ModelVersion(SQLModel, table=True):
+    """One published, re-signed model package."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_model_versions_name_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, index=True)
+    version: str = Field(max_length=64)
+    task: str = Field(max_length=32)
+    runtime: str = Field(max_length=16)
+    created: str = Field(max_length=64)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    manifest_json: str = Field(sa_column=Column(Text, nullable=False))
+    sha256: str = Field(max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    content_sha256: str = Field(max_length=64)
+    signed_by: str = Field(max_length=16)
+    artifact_key: str = Field(max_length=512)
+    artifact_sha256: str = Field(max_length=64)
+    artifact_size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    published_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class DeviceGroup(SQLModel, table=True):
+    """A named set of gateways that rollouts target."""
+
+    __tablename__ = "device_groups"
+
+    name: str = Field(primary_key=True, max_length=64)
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Device(SQLModel, table=True):
+    """A provisioned gateway; only the sha256 of its token is kept."""
+
+    __tablename__ = "devices"
+
+    id: str = Field(primary_key=True, max_length=64)
+    group_name: str = Field(foreign_key="device_groups.name", index=True, max_length=64)
+    token_sha256: str = Field(max_length=64, unique=True)
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_seen_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class DeviceModel(SQLModel, table=True):
+    """The version of a model a device last reported as committed (what it runs)."""
+
+    __tablename__ = "device_models"
+
+    device_id: str = Field(foreign_key="devices.id", primary_key=True, max_length=64)
+    name: str = Field(primary_key=True, max_length=64)
+    version: str = Field(max_length=64)
+    since_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Report(SQLModel, table=True):
+    """One OTA state change a device reported; the history is kept."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("device_id", "name", "version", "state", "ts_ms", name="uq_reports_identity"),
+        Index("ix_reports_device_received", "device_id", "received_ms"),
+        Index("ix_reports_state", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: str = Field(foreign_key="devices.id", max_length=64)
+    name: str = Field(max_length=64)
+    version: str = Field(max_length=64)
+    state: str = Field(max_length=16)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    ts_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    rollout_id: int | None = Field(default=None)
+    detail_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    received_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Rollout(SQLModel, table=True):
+    """A model version offered to a group, wave by wave."""
+
+    __tablename__ = "rollouts"
+    __table_args__ = (Index("ix_rollouts_group_model", "group_name", "model_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(max_length=64)
+    version: str = Field(max_length=64)
+    group_name: str = Field(foreign_key="device_groups.name", max_length=64)
+    state: str = Field(max_length=16)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    canary_percent: float
+    wave_percent: float
+    failure_threshold: float
+    shadow_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    probation_s: float
+    current_wave: int = 0
+    wave_count: int
+    failures_acknowledged: int = 0
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class RolloutDevice(SQLModel, table=True):
+    """A device's wave in a rollout and how far it got."""
+
+    __tablename__ = "rollout_devices"
+    __table_args__ = (Index("ix_rollout_devices_device", "device_id"),)
+
+    rollout_id: int = Field(foreign_key="rollouts.id", primary_key=True)
+    device_id: str = Field(foreign_key="devices.id", primary_key=True, max_length=64)
+    wave: int
+    state: str = Field(max_length=16)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    updated_ts_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
