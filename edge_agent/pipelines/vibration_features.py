@@ -100,6 +100,7 @@ def _smooth_ceil(n: int) -> int:
 
 @lru_cache(maxsize=64)
 def _hann(n: int) -> np.ndarray:
+    """Hann window of length n (cached: gateways see the same window length every time)."""
     return np.hanning(n)
 
 
@@ -157,6 +158,7 @@ def _peaks(spec: np.ndarray, df: float, centres: np.ndarray, halfwidths: np.ndar
 
 
 def _db_power(x: np.ndarray | float) -> np.ndarray:
+    """Power ratio in dB, floored at -80 dB."""
     return 10.0 * np.log10(np.maximum(x, _POWER_FLOOR))
 
 
@@ -173,12 +175,13 @@ def extract_features(
     n = _smooth_floor(raw.size)
     x = raw[:n].astype(np.float64)
     x -= x.mean()
-    var = float(np.dot(x, x)) / n
+    # Plain ufunc reductions, not np.dot: BLAS may wake a thread pool for a dot product of this size.
+    x2 = x * x
+    var = float(x2.sum()) / n
     if var <= 0.0:
         raise InputError("vibration window is constant (sensor disconnected or saturated?)")
-    x2 = x * x
-    kurt = float(np.dot(x2, x2)) / n / (var * var)
-    skew = float(np.dot(x2, x)) / n / var**1.5
+    kurt = float((x2 * x2).sum()) / n / (var * var)
+    skew = float((x2 * x).sum()) / n / var**1.5
     crest = float(np.max(np.abs(x))) / math.sqrt(var)
 
     spec = np.fft.rfft(x)
@@ -195,7 +198,7 @@ def extract_features(
     raw_orders = np.array([0.5, 1, 2, 3, 4, 1.5, 2.5, 3.5, 5, 6, 7, 8, 9, 10], dtype=np.float64)
     raw_hz = raw_orders * fr
     raw_pk = _peaks(tone, df, raw_hz, np.maximum(tol * raw_hz, 0.5 * df))
-    lo_tone = int(math.ceil(4.5 * fr / df))
+    lo_tone = math.ceil(4.5 * fr / df)
     hi_tone = int(_NYQUIST_USABLE * fs / df)
     max_tone = float(tone[lo_tone:hi_tone].max()) if hi_tone > lo_tone else _POWER_FLOOR
     # Floor under the low orders: the median just above the harmonic zone, where only noise should be.
@@ -212,8 +215,8 @@ def extract_features(
     over_floor = _db_power(raw_pk / low_floor)
 
     band_lo, band_hi = step.envelope_band_hz
-    k1 = int(math.ceil(band_lo / df))
-    k2 = int(math.floor(min(band_hi, _NYQUIST_USABLE * fs) / df))
+    k1 = math.ceil(band_lo / df)
+    k2 = math.floor(min(band_hi, _NYQUIST_USABLE * fs) / df)
     band_power = float(power[k1 : k2 + 1].sum()) / total
 
     # Complex demodulation of the band: its squared magnitude is the squared (Hilbert) envelope, whose
@@ -225,7 +228,7 @@ def extract_features(
     z = np.fft.ifft(base)
     env = z.real**2 + z.imag**2
     env_mean = float(env.mean())
-    env_kurt = float(np.dot(env, env)) / m / (env_mean * env_mean + 1e-300)
+    env_kurt = float((env * env).sum()) / m / (env_mean * env_mean + 1e-300)
     env -= env_mean
     # Zero-pad twice so order peaks are sampled every half bin (less scalloping at short windows).
     env_spec = np.abs(np.fft.rfft(env * _hann(m), 2 * m))
@@ -258,13 +261,15 @@ def extract_features(
     )
     # Slip moves a fault line by a fraction of its own frequency; its 1x/FTF sidebands move with it.
     slip_ref = np.array(
-        [0.5, 1, 2, o_ftf, o_bsf]
-        + [o_bpfo, 2 * o_bpfo, 3 * o_bpfo, o_bpfi, 2 * o_bpfi, 3 * o_bpfi, o_bpfi, o_bpfi]
-        + [o_2bsf, 2 * o_2bsf, 3 * o_2bsf, o_2bsf, o_2bsf]
+        [
+            *(0.5, 1.0, 2.0, o_ftf, o_bsf),
+            *(o_bpfo, 2 * o_bpfo, 3 * o_bpfo, o_bpfi, 2 * o_bpfi, 3 * o_bpfi, o_bpfi, o_bpfi),
+            *(o_2bsf, 2 * o_2bsf, 3 * o_2bsf, o_2bsf, o_2bsf),
+        ]
     )
     env_hz = env_orders * fr
     half = np.maximum(tol * slip_ref * fr, 0.5 * df)
-    top_bin = min(int(math.ceil((3.3 * max(o_bpfi, o_bpfo, o_2bsf) + 1.5) * fr / edf)), env_spec.size - 1)
+    top_bin = min(math.ceil((3.3 * max(o_bpfi, o_bpfo, o_2bsf) + 1.5) * fr / edf), env_spec.size - 1)
     first_bin = max(int(0.25 * fr / edf), 1)
     region = env_spec[first_bin : top_bin + 1]
     floor = float(np.median(region)) + 1e-300

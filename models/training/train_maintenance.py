@@ -1,0 +1,400 @@
+"""Train the bearing-health model: MLP state classifier + class-conditional anomaly score in one ONNX file."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edge_agent.contracts import InputSpec, OutputSpec, OutputTensor, Thresholds
+from edge_agent.pipelines.vibration_features import FEATURE_NAMES, default_step, extract_features
+from models.training import eval_maintenance as ev
+from models.training.package import TrainedModel
+from models.training.vibration import STATES, UNTRAINED_STATES, VibrationDomain, generate_batch
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "bearing-health"
+MODEL_VERSION = "1.0.0"
+OPSET = 17
+ML_OPSET = 3
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How many windows of which seeds make up each split."""
+
+    train_per_state: int
+    val_per_state: int
+    test_per_state: int
+    unknown_per_state: int
+    hidden: tuple[int, ...] = (64, 64)
+    # Ridge added to each class covariance (features are standardised): keeps rare directions finite.
+    covariance_ridge: float = 0.02
+    # Gaussian components per class in the anomaly model.
+    anomaly_components: int = 3
+    # Share of in-distribution validation windows allowed over the anomaly threshold.
+    anomaly_quantile: float = 0.995
+
+
+FULL = Recipe(train_per_state=1000, val_per_state=400, test_per_state=400, unknown_per_state=400)
+QUICK = Recipe(train_per_state=150, val_per_state=60, test_per_state=60, unknown_per_state=60, anomaly_components=1)
+
+
+@dataclass
+class FeatureSet:
+    """Feature matrix of generated windows with their states and generator parameters."""
+
+    x: np.ndarray
+    states: list[str]
+    params: list[dict[str, Any]]
+
+
+def _features_for_state(args: tuple[int, int, str, VibrationDomain | None]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Worker: generate one state's windows of one seed and return their features and parameters."""
+    seed, n, state, domain = args
+    step = default_step()
+    windows = generate_batch(seed, n, (state,), domain)
+    x = np.stack([extract_features(w.samples, w.fs_hz, w.rpm, w.bearing, step) for w in windows])
+    params = [dict(w.params) | {"rpm": w.rpm} for w in windows]
+    return x, params
+
+
+def build_features(
+    seed: int, n_per_state: int, states: tuple[str, ...], domain: VibrationDomain | None = None, workers: int = 1
+) -> FeatureSet:
+    """Features of generate_batch(seed, n_per_state, states); parallel over states, same result as serial."""
+    jobs = [(seed, n_per_state, s, domain) for s in states]
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_features_for_state, jobs))
+    else:
+        results = [_features_for_state(j) for j in jobs]
+    x = np.concatenate([r[0] for r in results]).astype(np.float32)
+    params = [p for r in results for p in r[1]]
+    labels = [s for s in states for _ in range(n_per_state)]
+    return FeatureSet(x=x, states=labels, params=params)
+
+
+def fit_anomaly(
+    z: np.ndarray, y: np.ndarray, n_classes: int, ridge: float, components: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whitening maps of Gaussian components (k-means sub-clusters of each class) for the anomaly score.
+
+    score^2 * F = min_k ||z A_k - b_k||^2 is the squared Mahalanobis distance to the nearest component;
+    several components per class follow distributions a single Gaussian would smear (speed, SNR regimes).
+    """
+    from sklearn.cluster import KMeans
+
+    f = z.shape[1]
+    blocks_a, blocks_b = [], []
+    for c in range(n_classes):
+        zc = z[y == c].astype(np.float64)
+        if components > 1:
+            groups = KMeans(components, n_init=3, random_state=seed).fit_predict(zc)
+        else:
+            groups = np.zeros(len(zc), dtype=np.int64)
+        for k in range(components):
+            zk = zc[groups == k]
+            if len(zk) <= f:  # too few windows for a covariance: fall back to the whole class
+                zk = zc
+            mean = zk.mean(axis=0)
+            cov = np.cov(zk, rowvar=False) + ridge * np.eye(f)
+            whiten = np.linalg.inv(np.linalg.cholesky(cov))  # whiten @ (z - mean) has identity covariance
+            blocks_a.append(whiten.T)
+            blocks_b.append(mean @ whiten.T)
+    return np.concatenate(blocks_a, axis=1), np.concatenate(blocks_b)
+
+
+def anomaly_scores_numpy(x: np.ndarray, mu: np.ndarray, sd: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Reference implementation of the ONNX anomaly subgraph (used to check the export)."""
+    f = x.shape[1]
+    y = ((x - mu) / sd) @ a - b
+    d = (y * y).reshape(x.shape[0], -1, f).sum(axis=2)
+    return np.sqrt(d.min(axis=1) / f)
+
+
+def _build_onnx(clf: Any, mu: np.ndarray, sd: np.ndarray, a: np.ndarray, b: np.ndarray) -> bytes:
+    """Export the classifier with skl2onnx and graft the anomaly subgraph onto the same graph."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    f = len(FEATURE_NAMES)
+    onx = convert_sklearn(
+        clf,
+        initial_types=[("features", FloatTensorType([None, f]))],
+        options={id(clf): {"zipmap": False}},
+        target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET},
+    )
+    graph = onx.graph
+    # Keep only the probabilities; prune nodes that only fed the label output.
+    keep = [o for o in graph.output if o.name == "probabilities"]
+    if len(keep) != 1:
+        raise RuntimeError(f"unexpected classifier outputs {[o.name for o in graph.output]}")
+    del graph.output[:]
+    graph.output.extend(keep)
+    needed = {"probabilities"}
+    nodes = []
+    for node in reversed(list(graph.node)):
+        if any(o in needed for o in node.output):
+            nodes.append(node)
+            needed.update(node.input)
+    del graph.node[:]
+    graph.node.extend(reversed(nodes))
+    used = {i for n in graph.node for i in n.input}
+    inits = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+
+    # Anomaly: fold the standardisation into one affine map, then square, sum per class, min over classes.
+    a_fold = (a / sd[:, None]).astype(np.float32)
+    b_fold = (b + (mu / sd) @ a).astype(np.float32)
+    n_blocks = a.shape[1] // f
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(a_fold, "anomaly_whiten"),
+            numpy_helper.from_array(b_fold, "anomaly_offset"),
+            numpy_helper.from_array(np.array([-1, n_blocks, f], dtype=np.int64), "anomaly_shape"),
+            numpy_helper.from_array(np.array([2], dtype=np.int64), "anomaly_axis_feat"),
+            numpy_helper.from_array(np.array([1.0 / f], dtype=np.float32), "anomaly_inv_f"),
+        ]
+    )
+    graph.node.extend(
+        [
+            helper.make_node("MatMul", ["features", "anomaly_whiten"], ["anomaly_proj"]),
+            helper.make_node("Sub", ["anomaly_proj", "anomaly_offset"], ["anomaly_centered"]),
+            helper.make_node("Mul", ["anomaly_centered", "anomaly_centered"], ["anomaly_sq"]),
+            helper.make_node("Reshape", ["anomaly_sq", "anomaly_shape"], ["anomaly_blocks"]),
+            helper.make_node("ReduceSum", ["anomaly_blocks", "anomaly_axis_feat"], ["anomaly_d2"], keepdims=0),
+            helper.make_node("ReduceMin", ["anomaly_d2"], ["anomaly_min"], axes=[1], keepdims=1),
+            helper.make_node("Mul", ["anomaly_min", "anomaly_inv_f"], ["anomaly_mean"]),
+            helper.make_node("Sqrt", ["anomaly_mean"], ["anomaly_score"]),
+        ]
+    )
+    graph.output.append(helper.make_tensor_value_info("anomaly_score", TensorProto.FLOAT, [None, 1]))
+    graph.output[0].type.tensor_type.shape.dim[0].dim_param = "N"
+    graph.output[1].type.tensor_type.shape.dim[0].dim_param = "N"
+    graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
+    graph.name = MODEL_NAME
+    onx.producer_name = "models.training.train_maintenance"
+    onx.doc_string = "bearing-health: state probabilities + anomaly score from shaft-order features"
+    onnx.checker.check_model(onx)
+    return bytes(onx.SerializeToString())
+
+
+def run_onnx(model_bytes: bytes, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and anomaly scores of the exported model on a feature matrix."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model_bytes, sess_options=opts, providers=["CPUExecutionProvider"])
+    probs, scores = sess.run(["probabilities", "anomaly_score"], {"features": x.astype(np.float32)})
+    return np.asarray(probs), np.asarray(scores)
+
+
+def _choose_threshold(scores: np.ndarray, y: np.ndarray, healthy: int, quantile: float) -> float:
+    """Anomaly threshold from validation: `quantile` of all in-distribution scores, and at least the
+    q(2*quantile - 1) of healthy ones (q99 for q99.5): a plain healthy top quantile would hinge on one or two
+    few-revolution windows whose 1x leaks into the half orders."""
+    all_q = float(np.quantile(scores, quantile))
+    healthy_q = float(np.quantile(scores[y == healthy], 2 * quantile - 1))
+    return round(max(all_q, healthy_q), 4)
+
+
+def train(seed: int = 0, quick: bool = False) -> TrainedModel:
+    """Generate data, train, export one ONNX model, measure it on held-out seeds, return the package input."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    started = time.perf_counter()
+    recipe = QUICK if quick else FULL
+    domain = VibrationDomain()
+    workers = max(1, min(2, os.cpu_count() or 1))
+    seeds = {"train": 1000 * seed + 11, "val": 1000 * seed + 12, "test": 1000 * seed + 13, "unknown": 1000 * seed + 14}
+    train_set = build_features(seeds["train"], recipe.train_per_state, STATES, domain, workers)
+    val_set = build_features(seeds["val"], recipe.val_per_state, STATES, domain, workers)
+    test_set = build_features(seeds["test"], recipe.test_per_state, STATES, domain, workers)
+    unknown_set = build_features(seeds["unknown"], recipe.unknown_per_state, UNTRAINED_STATES, domain, workers)
+    t_data = time.perf_counter() - started
+    log.info(
+        "features of %d windows in %.1f s",
+        sum(len(s.states) for s in (train_set, val_set, test_set, unknown_set)),
+        t_data,
+    )
+
+    index = {s: i for i, s in enumerate(STATES)}
+    y_train = np.array([index[s] for s in train_set.states])
+    y_val = np.array([index[s] for s in val_set.states])
+    clf = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            (
+                "mlp",
+                MLPClassifier(
+                    hidden_layer_sizes=recipe.hidden,
+                    alpha=1e-3,
+                    max_iter=300,
+                    random_state=seed,
+                    early_stopping=False,
+                ),
+            ),
+        ]
+    )
+    clf.fit(train_set.x, y_train)
+    scaler = clf.named_steps["scale"]
+    mu = scaler.mean_.astype(np.float64)
+    sd = scaler.scale_.astype(np.float64)
+    a, b = fit_anomaly(
+        (train_set.x - mu) / sd, y_train, len(STATES), recipe.covariance_ridge, recipe.anomaly_components, seed
+    )
+    model_bytes = _build_onnx(clf, mu, sd, a, b)
+
+    _, val_scores = run_onnx(model_bytes, val_set.x)
+    threshold = _choose_threshold(val_scores.reshape(-1), y_val, index["healthy"], recipe.anomaly_quantile)
+    test_probs, test_scores = run_onnx(model_bytes, test_set.x)
+    _, unknown_scores = run_onnx(model_bytes, unknown_set.x)
+    metrics = ev.maintenance_metrics(
+        test_set.states, test_probs, test_scores, threshold, unknown_scores, params=test_set.params
+    )
+    metrics["unknown_detection_by_pattern"] = ev.unknown_detection_by_pattern(
+        unknown_set.states, unknown_scores, threshold
+    )
+    metrics["model_bytes"] = len(model_bytes)
+    metrics["quality_bar"] = ev.passes_quality_bar(metrics, len(model_bytes))
+    elapsed = time.perf_counter() - started
+    log.info(
+        "trained in %.1f s: %s",
+        elapsed,
+        {k: metrics[k] for k in ("state_accuracy", "healthy_flagged_rate", "unknown_detection_rate")},
+    )
+
+    selftest_idx = _selftest_indices(test_set.states, 32)
+    step = default_step()
+    training: dict[str, Any] = {
+        "data": {
+            "generator": "models.training.vibration",
+            "domain": domain.recipe(),
+            "seeds": seeds,
+            "windows_per_state": {
+                "train": recipe.train_per_state,
+                "val": recipe.val_per_state,
+                "test": recipe.test_per_state,
+                "unknown": recipe.unknown_per_state,
+            },
+            "states": list(STATES),
+            "untrained_states": list(UNTRAINED_STATES),
+            "snr_definition": "power of the state's signature / broadband noise power, full band 0..fs/2, dB",
+        },
+        "classifier": {"type": "StandardScaler + MLPClassifier", "hidden": list(recipe.hidden), "seed": seed},
+        "anomaly": {
+            "type": "sqrt(min over Gaussian components of Mahalanobis distance^2 / F), standardised features",
+            "components_per_class": recipe.anomaly_components,
+            "covariance_ridge": recipe.covariance_ridge,
+            "threshold_rule": f"max(q{recipe.anomaly_quantile} of all val scores, "
+            f"q{2 * recipe.anomaly_quantile - 1:.3f} of healthy val scores)",
+        },
+        "metrics": metrics,
+        "train_seconds": round(elapsed, 1),
+        "quick": quick,
+    }
+    return TrainedModel(
+        name=MODEL_NAME,
+        version=MODEL_VERSION,
+        task="predictive_maintenance",
+        runtime="onnx",
+        file_name="model.onnx",
+        model_bytes=model_bytes,
+        input=InputSpec(
+            name="features",
+            shape=[-1, len(FEATURE_NAMES)],
+            dtype="float32",
+            layout="NF",
+            preprocessing=[step],
+        ),
+        output=OutputSpec(
+            tensors=[
+                OutputTensor(
+                    name="probabilities", shape=[-1, len(STATES)], dtype="float32", meaning="class_probabilities"
+                ),
+                OutputTensor(name="anomaly_score", shape=[-1, 1], dtype="float32", meaning="anomaly_score"),
+            ],
+            labels=list(STATES),
+            negative_label="healthy",
+        ),
+        thresholds=Thresholds(anomaly=threshold),
+        description="Bearing and shaft health from one accelerometer window (6 states + anomaly score)",
+        training=training,
+        selftest_inputs=test_set.x[selftest_idx].astype(np.float32),
+        selftest_labels=[test_set.states[i] for i in selftest_idx],
+        card_markdown=_card(metrics, threshold, recipe, domain, seeds),
+    )
+
+
+def _selftest_indices(states: list[str], count: int) -> np.ndarray:
+    """Evenly spread held-out windows covering every state (round-robin over states)."""
+    by_state = {s: [i for i, x in enumerate(states) if x == s] for s in STATES}
+    picked: list[int] = []
+    k = 0
+    while len(picked) < count:
+        for s in STATES:
+            if len(picked) < count and k < len(by_state[s]):
+                picked.append(by_state[s][k * 7 % len(by_state[s])])
+        k += 1
+    return np.array(picked)
+
+
+def _card(
+    metrics: dict[str, Any], threshold: float, recipe: Recipe, domain: VibrationDomain, seeds: dict[str, int]
+) -> str:
+    """Model-card section: features, classifier, data recipe, held-out results."""
+    lines = [
+        "## Features",
+        f"{len(FEATURE_NAMES)} shaft-speed-normalised features (edge_agent.pipelines.vibration_features): "
+        "levels are log ratios, frequencies are orders of shaft speed. " + ", ".join(f"`{n}`" for n in FEATURE_NAMES),
+        "",
+        "## Model",
+        f"StandardScaler + MLP {recipe.hidden} (scikit-learn, exported with skl2onnx) -> `probabilities` over "
+        f"{', '.join(STATES)}. Anomaly score (`anomaly_score`) = sqrt(min over {recipe.anomaly_components} Gaussian "
+        "components per class (k-means sub-clusters) of the squared Mahalanobis distance / F); anomaly "
+        f"flagged when > {threshold}.",
+        "",
+        "## Data recipe",
+        f"Synthetic windows from models.training.vibration: rpm {domain.rpm}, fs {domain.fs_hz} Hz, duration "
+        f"{domain.duration_s} s, SNR {domain.snr_db} dB (signature power / broadband noise power), resonance "
+        f"{domain.resonance_hz} Hz, {len(domain.bearings)} bearing geometries. Seeds {seeds}; per state: "
+        f"{recipe.train_per_state} train, {recipe.val_per_state} validation, {recipe.test_per_state} test; "
+        f"{recipe.unknown_per_state} per untrained pattern ({', '.join(UNTRAINED_STATES)}).",
+        "",
+        "## Held-out results",
+        f"- state accuracy: {metrics['state_accuracy']:.4f}",
+        f"- healthy flagged (wrong state or anomalous): {metrics['healthy_flagged_rate']:.4f}",
+        f"- untrained patterns detected as anomalous: {metrics['unknown_detection_rate']:.4f} "
+        f"({metrics['unknown_detection_by_pattern']})",
+        f"- model file: {metrics['model_bytes']} bytes",
+        "",
+        ev.confusion_markdown(metrics["confusion_matrix"], list(STATES)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true")
+    cli = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    model = train(cli.seed, cli.quick)
+    print(json.dumps(model.training["metrics"], indent=1))
+    print(model.card_markdown)

@@ -1,0 +1,424 @@
+"""Seeded, parameterised generator of accelerometer windows for the bearing-health model (DESIGN.md 10)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge_agent.contracts import BearingGeometry
+
+STATES: tuple[str, ...] = ("healthy", "outer_race", "inner_race", "ball", "imbalance", "misalignment")
+UNTRAINED_STATES: tuple[str, ...] = ("looseness", "gear_mesh")
+ALL_STATES: tuple[str, ...] = STATES + UNTRAINED_STATES
+
+# Catalogue-like geometries (balls/rollers per row, element and pitch diameter in mm, contact angle).
+BEARING_NAMES: tuple[str, ...] = ("6205", "6203", "6206", "6309", "22210", "7205B", "NU210")
+BEARINGS: tuple[BearingGeometry, ...] = (
+    BearingGeometry(balls=9, ball_diameter_mm=7.94, pitch_diameter_mm=39.04, contact_angle_deg=0),
+    BearingGeometry(balls=8, ball_diameter_mm=6.75, pitch_diameter_mm=28.50, contact_angle_deg=0),
+    BearingGeometry(balls=9, ball_diameter_mm=9.53, pitch_diameter_mm=46.40, contact_angle_deg=0),
+    BearingGeometry(balls=8, ball_diameter_mm=17.46, pitch_diameter_mm=72.50, contact_angle_deg=0),
+    BearingGeometry(balls=17, ball_diameter_mm=10.50, pitch_diameter_mm=70.00, contact_angle_deg=11),
+    BearingGeometry(balls=12, ball_diameter_mm=7.94, pitch_diameter_mm=38.50, contact_angle_deg=40),
+    BearingGeometry(balls=14, ball_diameter_mm=11.00, pitch_diameter_mm=70.00, contact_angle_deg=0),
+)
+
+# Keep resonances below the DAQ's anti-alias corner; a mode above it would simply not be recorded.
+_MAX_RESONANCE_FRACTION_OF_FS = 0.42
+
+
+@dataclass(frozen=True)
+class VibrationDomain:
+    """Ranges every window parameter is drawn from (uniform unless noted); shift them to move the domain."""
+
+    rpm: tuple[float, float] = (600.0, 3600.0)
+    fs_hz: tuple[float, float] = (10_000.0, 26_000.0)
+    duration_s: tuple[float, float] = (0.25, 1.0)
+    # Power of the state's signature over the broadband noise power, full band 0..fs/2, in dB.
+    snr_db: tuple[float, float] = (-6.0, 20.0)
+    resonance_hz: tuple[float, float] = (2000.0, 6000.0)
+    damping_ratio: tuple[float, float] = (0.02, 0.08)
+    # Relative deviation of the real impact rate from the kinematic one (rolling-element slip).
+    slip: tuple[float, float] = (0.005, 0.02)
+    # Standard deviation of each impact's timing, as a fraction of the impact period.
+    jitter: tuple[float, float] = (0.005, 0.02)
+    # Broadband noise RMS in g, drawn log-uniformly: absolute level carries no state information.
+    noise_rms_g: tuple[float, float] = (0.005, 0.5)
+    # Gain of the structural resonance in the broadband (rolling/flow) noise, linear PSD factor.
+    noise_resonance_gain: tuple[float, float] = (0.0, 4.0)
+    # Spectral tilt of the broadband noise PSD, exponent of f.
+    noise_tilt: tuple[float, float] = (-0.5, 0.5)
+    # Running-speed 1x of every machine (the healthy baseline), power relative to noise, dB.
+    baseline_1x_db: tuple[float, float] = (-25.0, -10.0)
+    # Other machine background (harmonics 2x..6x, non-synchronous tones), power relative to noise, dB.
+    background_db: tuple[float, float] = (-35.0, -18.0)
+    # Relative error of the reported shaft speed (tachometer / VFD setpoint vs true speed).
+    rpm_error: float = 0.005
+    # Peak relative speed wobble inside one window.
+    speed_wobble: tuple[float, float] = (0.0, 0.003)
+    bearings: tuple[BearingGeometry, ...] = BEARINGS
+    gear_teeth: tuple[int, int] = (17, 40)
+
+    def recipe(self) -> dict[str, Any]:
+        """JSON-friendly description of the domain, for the model's training recipe."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "bearings":
+                out[f.name] = [bearing_name(b) | b.model_dump() for b in value]
+            else:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+@dataclass
+class VibrationSample:
+    """One accelerometer window with its ground truth."""
+
+    samples: np.ndarray  # float32, in g
+    fs_hz: float
+    rpm: float  # as reported by the plant (includes the tachometer error)
+    bearing: BearingGeometry
+    state: str
+    params: dict[str, float | str] = field(default_factory=dict)
+
+
+def bearing_name(bearing: BearingGeometry) -> dict[str, str]:
+    """{"name": catalogue name} of a known geometry, or a name built from its dimensions."""
+    for name, known in zip(BEARING_NAMES, BEARINGS, strict=True):
+        if known == bearing:
+            return {"name": name}
+    return {
+        "name": f"{bearing.balls}x{bearing.ball_diameter_mm:g}/{bearing.pitch_diameter_mm:g}"
+        f"@{bearing.contact_angle_deg:g}"
+    }
+
+
+def _uniform(rng: np.random.Generator, span: tuple[float, float]) -> float:
+    """Uniform draw from a (low, high) range."""
+    return float(rng.uniform(span[0], span[1]))
+
+
+def _log_uniform(rng: np.random.Generator, span: tuple[float, float]) -> float:
+    """Log-uniform draw from a (low, high) range of positive values."""
+    return float(math.exp(rng.uniform(math.log(span[0]), math.log(span[1]))))
+
+
+def _shaft_angle(t: np.ndarray, fr: float, wobble: float, wobble_hz: float, phase: float) -> np.ndarray:
+    """Shaft angle in radians over time, with a slow speed wobble so high harmonics smear as in reality."""
+    angle = 2 * np.pi * fr * t
+    if wobble > 0:
+        angle += fr * wobble / wobble_hz * (np.cos(phase) - np.cos(2 * np.pi * wobble_hz * t + phase))
+    return angle
+
+
+def _sync_tones(half_turn: np.ndarray, coeffs: dict[float, complex]) -> np.ndarray:
+    """Sum of Re(c e^{i k angle}) over shaft orders k (multiples of 0.5); powers of e^{i angle/2} beat cos."""
+    steps = {round(2 * k): c for k, c in coeffs.items()}
+    acc = np.zeros(half_turn.size, dtype=np.complex128)
+    power = np.ones(half_turn.size, dtype=np.complex128)
+    for j in range(1, max(steps) + 1):
+        power *= half_turn
+        if j in steps:
+            acc += steps[j] * power
+    return acc.real
+
+
+def _phasor(rng: np.random.Generator, amplitude: float) -> complex:
+    """amplitude * e^{i phase} with a random phase."""
+    return complex(amplitude * np.exp(1j * rng.uniform(0, 2 * np.pi)))
+
+
+def _impact_times(
+    angle: np.ndarray, t: np.ndarray, order: float, jitter: float, lead_s: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Times at which a defect passes the load: each time the shaft has turned 1/order revolution."""
+    cycles = angle * order / (2 * np.pi)
+    period = (t[-1] - t[0]) / max(cycles[-1] - cycles[0], 1e-9)
+    # Start before the window so the ringing of earlier impacts is already present at t=0.
+    lead = math.ceil(lead_s / period) + 1
+    ks = np.arange(math.floor(cycles[0]) - lead, math.floor(cycles[-1]) + 1, dtype=np.float64)
+    times = np.interp(ks, cycles, t)
+    before = ks < cycles[0]
+    times[before] = t[0] - (cycles[0] - ks[before]) * period
+    return times + rng.normal(0.0, jitter * period, times.size)
+
+
+def _ring(
+    times: np.ndarray, amps: np.ndarray, n: int, fs: float, modes: list[tuple[float, float, float]]
+) -> np.ndarray:
+    """Sum of decaying resonance responses to impacts at exact (sub-sample) times."""
+    out = np.zeros(n, dtype=np.float64)
+    slowest = min(2 * np.pi * zeta * fn for fn, zeta, _ in modes)
+    length = int(min(n, math.ceil(6.0 / slowest * fs)))  # six time constants: below 0.3% left
+    j = np.arange(length, dtype=np.float64)
+    starts = np.ceil(times * fs).astype(np.int64)
+    keep = (starts < n) & (starts + length > 0)
+    times, amps, starts = times[keep], amps[keep], starts[keep]
+    if times.size == 0:
+        return out
+    tau = (starts[:, None] + j[None, :]) / fs - times[:, None]  # time since impact, >= 0
+    resp = np.zeros_like(tau)
+    for fn, zeta, gain in modes:
+        wd = 2 * np.pi * fn * math.sqrt(1 - zeta * zeta)
+        resp += gain * np.exp(-2 * np.pi * fn * zeta * tau) * np.sin(wd * tau)
+    resp *= amps[:, None]
+    idx = starts[:, None] + j[None, :].astype(np.int64)
+    valid = (idx >= 0) & (idx < n)
+    out += np.bincount(idx[valid], weights=resp[valid], minlength=n)[:n]
+    return out
+
+
+def _broadband_noise(
+    rng: np.random.Generator,
+    n: int,
+    fs: float,
+    rms: float,
+    tilt: float,
+    res_hz: float,
+    res_zeta: float,
+    res_gain: float,
+) -> np.ndarray:
+    """Gaussian noise with a tilted PSD plus a resonance hump (rolling and flow noise ringing the structure)."""
+    spec = rng.normal(size=n // 2 + 1) + 1j * rng.normal(size=n // 2 + 1)
+    f = np.fft.rfftfreq(n, 1.0 / fs)
+    fc = np.maximum(f, 100.0) / 1000.0
+    psd = fc**tilt
+    # Lorentzian-like hump: half-power width 2*zeta*fn around the resonance.
+    psd = psd * (1.0 + res_gain / (1.0 + ((f - res_hz) / (2 * res_zeta * res_hz + 1e-9)) ** 2))
+    spec *= np.sqrt(psd)
+    spec[0] = 0.0
+    x = np.fft.irfft(spec, n)
+    return x * (rms / (np.sqrt(np.mean(x * x)) + 1e-30))
+
+
+def _scale_to_power(x: np.ndarray, power: float) -> np.ndarray:
+    """x rescaled so its mean power is `power`."""
+    return x * math.sqrt(power / (float(np.mean(x * x)) + 1e-30))
+
+
+_OVERRIDABLE = (
+    "rpm",
+    "fs_hz",
+    "duration_s",
+    "snr_db",
+    "resonance_hz",
+    "damping_ratio",
+    "slip",
+    "jitter",
+    "noise_rms_g",
+    "noise_resonance_gain",
+    "noise_tilt",
+    "baseline_1x_db",
+    "background_db",
+    "rpm_error",
+    "speed_wobble",
+    "bearing",
+    "gear_teeth",
+    "modulation_depth",
+)
+
+
+def generate_window(
+    rng: np.random.Generator, state: str, domain: VibrationDomain | None = None, **overrides: Any
+) -> VibrationSample:
+    """One window of `state` with every parameter drawn from `domain`; keyword overrides pin parameters."""
+    if state not in ALL_STATES:
+        raise ValueError(f"unknown vibration state {state!r}; expected one of {ALL_STATES}")
+    unknown = set(overrides) - set(_OVERRIDABLE)
+    if unknown:
+        raise ValueError(f"unknown override(s) {sorted(unknown)}; allowed: {_OVERRIDABLE}")
+    d = domain or VibrationDomain()
+
+    # Draw every parameter in a fixed order so a seed always means the same window.
+    drawn: dict[str, Any] = {
+        "rpm": _uniform(rng, d.rpm),
+        "fs_hz": float(round(_uniform(rng, d.fs_hz))),
+        "duration_s": _uniform(rng, d.duration_s),
+        "snr_db": _uniform(rng, d.snr_db),
+        "resonance_hz": _uniform(rng, d.resonance_hz),
+        "damping_ratio": _uniform(rng, d.damping_ratio),
+        "slip": _uniform(rng, d.slip) * float(rng.choice([-1.0, 1.0])),
+        "jitter": _uniform(rng, d.jitter),
+        "noise_rms_g": _log_uniform(rng, d.noise_rms_g),
+        "noise_resonance_gain": _uniform(rng, d.noise_resonance_gain),
+        "noise_tilt": _uniform(rng, d.noise_tilt),
+        "baseline_1x_db": _uniform(rng, d.baseline_1x_db),
+        "background_db": _uniform(rng, d.background_db),
+        "rpm_error": float(rng.uniform(-d.rpm_error, d.rpm_error)),
+        "speed_wobble": _uniform(rng, d.speed_wobble),
+        "bearing": d.bearings[int(rng.integers(len(d.bearings)))],
+        "gear_teeth": int(rng.integers(d.gear_teeth[0], d.gear_teeth[1] + 1)),
+        "modulation_depth": _uniform(rng, (0.5, 1.0)),
+    }
+    drawn.update(overrides)
+    rpm_true = float(drawn["rpm"])
+    fs = float(drawn["fs_hz"])
+    bearing: BearingGeometry = drawn["bearing"]
+    n = round(fs * float(drawn["duration_s"]))
+    if n < 16:
+        raise ValueError(f"window of {n} samples is too short to synthesise")
+    fr = rpm_true / 60.0
+    t = np.arange(n, dtype=np.float64) / fs
+    res_hz = min(float(drawn["resonance_hz"]), _MAX_RESONANCE_FRACTION_OF_FS * fs)
+    zeta = float(drawn["damping_ratio"])
+    wobble_hz = float(rng.uniform(0.3, 2.0))
+    angle = _shaft_angle(t, fr, float(drawn["speed_wobble"]), wobble_hz, float(rng.uniform(0, 2 * np.pi)))
+    angle += rng.uniform(0, 2 * np.pi)
+    half_turn = np.exp(0.5j * angle)
+
+    noise_rms = float(drawn["noise_rms_g"])
+    p_noise = noise_rms**2
+    noise = _broadband_noise(
+        rng, n, fs, noise_rms, float(drawn["noise_tilt"]), res_hz, zeta, float(drawn["noise_resonance_gain"])
+    )
+
+    # Machine baseline present in every state: low 1x/2x, weak higher harmonics, stray non-synchronous tones.
+    p1 = p_noise * 10 ** (float(drawn["baseline_1x_db"]) / 10)
+    p2 = p1 * 10 ** (-rng.uniform(3, 12) / 10)
+    sync = {1.0: _phasor(rng, math.sqrt(2 * p1)), 2.0: _phasor(rng, math.sqrt(2 * p2))}
+    bg_db = float(drawn["background_db"])
+    for k in range(3, 7):
+        sync[float(k)] = _phasor(rng, math.sqrt(2 * p_noise * 10 ** ((bg_db - rng.uniform(0, 10)) / 10)))
+    base = _sync_tones(half_turn, sync)
+    for _ in range(int(rng.integers(0, 3))):
+        f_tone = float(rng.choice([50.0, 60.0, 100.0, 120.0, float(rng.uniform(20, 1500))]))
+        pk = p_noise * 10 ** ((bg_db - rng.uniform(0, 6)) / 10)
+        base += math.sqrt(2 * pk) * np.cos(2 * np.pi * f_tone * t + rng.uniform(0, 2 * np.pi))
+
+    params: dict[str, float | str] = {
+        k: (bearing_name(v)["name"] if k == "bearing" else float(v)) for k, v in drawn.items()
+    }
+    params["resonance_hz"] = res_hz
+    params["n_samples"] = float(n)
+    signature = _signature(state, rng, drawn, t, angle, half_turn, fr, fs, res_hz, zeta, bearing, params)
+    if signature is None:
+        params["snr_db"] = float("nan")  # a healthy window has no signature to compare with the noise
+        x = noise + base
+    else:
+        x = noise + base + _scale_to_power(signature, p_noise * 10 ** (float(drawn["snr_db"]) / 10))
+    rpm_reported = rpm_true * (1.0 + float(drawn["rpm_error"]))
+    params["rpm_true"] = rpm_true
+    return VibrationSample(
+        samples=x.astype(np.float32), fs_hz=fs, rpm=rpm_reported, bearing=bearing, state=state, params=params
+    )
+
+
+def _signature(
+    state: str,
+    rng: np.random.Generator,
+    drawn: dict[str, Any],
+    t: np.ndarray,
+    angle: np.ndarray,
+    half_turn: np.ndarray,
+    fr: float,
+    fs: float,
+    res_hz: float,
+    zeta: float,
+    bearing: BearingGeometry,
+    params: dict[str, float | str],
+) -> np.ndarray | None:
+    """The state's own vibration component (before scaling to the drawn SNR); None for healthy."""
+    n = t.size
+    orders = bearing.fault_orders()
+    depth = float(drawn["modulation_depth"])
+    if state in ("outer_race", "inner_race", "ball"):
+        modes = [(res_hz, zeta, 1.0)]
+        second = res_hz * rng.uniform(1.3, 2.0)
+        if second < _MAX_RESONANCE_FRACTION_OF_FS * fs:
+            modes.append((second, zeta * rng.uniform(0.8, 1.5), float(rng.uniform(0.2, 0.7))))
+        slip = 1.0 + float(drawn["slip"])
+        jitter = float(drawn["jitter"])
+        lead_s = 6.0 / (2 * np.pi * zeta * res_hz)
+        if state == "outer_race":
+            # Stationary defect: every ball hits it in the load zone with nearly the same force.
+            order = orders["bpfo"] * slip
+            times = _impact_times(angle, t, order, jitter, lead_s, rng)
+            amps = 1.0 + 0.1 * rng.normal(size=times.size)
+        elif state == "inner_race":
+            # Defect turns with the shaft, so it passes the load zone once per revolution: AM at 1x.
+            order = orders["bpfi"] * slip
+            times = _impact_times(angle, t, order, jitter, lead_s, rng)
+            shaft = np.interp(times, t, angle)
+            phase = rng.uniform(0, 2 * np.pi)
+            amps = (1.0 + depth * np.cos(shaft + phase)) / (1.0 + depth) * (1.0 + 0.1 * rng.normal(size=times.size))
+        else:
+            # A spalled ball strikes both races once per spin turn (2xBSF); the cage carries it through
+            # the load zone at FTF; the spot does not touch on every turn, hence more amplitude scatter.
+            order = 2 * orders["bsf"] * slip
+            times = _impact_times(angle, t, order, jitter, lead_s, rng)
+            cage = np.interp(times, t, angle) * orders["ftf"]
+            phase = rng.uniform(0, 2 * np.pi)
+            amps = (1.0 + depth * np.cos(cage + phase)) / (1.0 + depth) * (1.0 + 0.25 * rng.normal(size=times.size))
+        params["impact_order"] = order
+        return _ring(times, np.clip(amps, 0.0, None), n, fs, modes)
+    if state == "healthy":
+        return None
+    if state == "imbalance":
+        return _sync_tones(half_turn, {1.0: _phasor(rng, 1.0), 2.0: _phasor(rng, rng.uniform(0.02, 0.15))})
+    if state == "misalignment":
+        r2, r3, r4 = rng.uniform(0.8, 2.0), rng.uniform(0.2, 0.6), rng.uniform(0.0, 0.25)
+        params["ratio_2x_1x"] = float(r2)
+        return _sync_tones(
+            half_turn,
+            {1.0: _phasor(rng, 1.0), 2.0: _phasor(rng, r2), 3.0: _phasor(rng, r3), 4.0: _phasor(rng, r4)},
+        )
+    if state == "looseness":
+        # Rattling: a rich 1x harmonic series with half orders, truncated where the part hits its stop.
+        decay = rng.uniform(0.2, 0.8)
+        series = {float(k): _phasor(rng, k**-decay * rng.uniform(0.5, 1.5)) for k in range(1, 11)}
+        series.update({k: _phasor(rng, rng.uniform(0.2, 0.6)) for k in (0.5, 1.5, 2.5, 3.5)})
+        x = _sync_tones(half_turn, series)
+        stop = float(rng.uniform(0.4, 0.8)) * float(np.max(x))
+        params["clip_fraction"] = float(np.mean(x > stop))
+        return np.minimum(x, stop)
+    # gear_mesh: tooth-mesh tone at z x 1x, amplitude-modulated by the shaft (eccentric gear) -> 1x sidebands.
+    z = int(drawn["gear_teeth"])
+    mod = 1.0 + depth * 0.6 * np.cos(angle + rng.uniform(0, 2 * np.pi))
+    x = mod * np.cos(z * angle + rng.uniform(0, 2 * np.pi))
+    if 2 * z * fr < 0.45 * fs:
+        x += rng.uniform(0.1, 0.5) * mod * np.cos(2 * z * angle + rng.uniform(0, 2 * np.pi))
+    params["mesh_hz"] = z * fr
+    return x
+
+
+def generate_batch(
+    seed: int,
+    n_per_state: int,
+    states: tuple[str, ...] | list[str] = STATES,
+    domain: VibrationDomain | None = None,
+) -> list[VibrationSample]:
+    """n_per_state windows of each state; each state has its own stream so subsets reproduce exactly."""
+    out: list[VibrationSample] = []
+    for state in states:
+        if state not in ALL_STATES:
+            raise ValueError(f"unknown vibration state {state!r}; expected one of {ALL_STATES}")
+        rng = np.random.default_rng([seed, ALL_STATES.index(state)])
+        out.extend(generate_window(rng, state, domain) for _ in range(n_per_state))
+    return out
+
+
+def to_message(
+    sample: VibrationSample, *, include_bearing: bool = True, binary: bool = False, ts_ms: int | None = None
+) -> dict[str, Any]:
+    """The plant-side MQTT JSON of a vibration window (DESIGN.md section 4)."""
+    msg: dict[str, Any] = {
+        "ts_ms": int(time.time() * 1000) if ts_ms is None else int(ts_ms),
+        "fs_hz": float(sample.fs_hz),
+        "rpm": float(sample.rpm),
+        "unit": "g",
+    }
+    values = np.asarray(sample.samples, dtype="<f4")
+    if binary:
+        msg["samples_b64"] = base64.b64encode(values.tobytes()).decode("ascii")
+    else:
+        msg["samples"] = [float(v) for v in values]
+    if include_bearing:
+        msg["bearing"] = sample.bearing.model_dump()
+    return msg
