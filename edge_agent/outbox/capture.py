@@ -25,6 +25,7 @@ class RecentInput:
     scores: dict[str, float]
     payload: bytes
     content_type: str
+    context: dict[str, Any] = field(default_factory=dict)
     captured: bool = False
 
 
@@ -88,6 +89,8 @@ class HardExampleCapture:
             scores=dict(result.get("scores", {})),
             payload=payload,
             content_type=content_type,
+            # what retraining needs beside the raw bytes: the gateway's features and the machine context
+            context={k: result[k] for k in ("features", "rpm", "bearing") if k in result},
         )
         reason = None
         if self.policy.ng and _is_problem(result):
@@ -139,4 +142,5 @@ def sample_document(entry: RecentInput, reason: str, label: str | None = None) -
         "content_type": entry.content_type,
         "input_sha256": hashlib.sha256(entry.payload).hexdigest(),
         "input_bytes": len(entry.payload),
+        **entry.context,
     }

@@ -187,6 +187,7 @@ class MaintenanceWorker:
                         "anomaly": health.anomaly,
                         "health_index": health.health_index,
                         "rpm": window.rpm,
+                        "bearing": window.bearing.model_dump(),
                         "features": outcome.features,
                         "model": _model_info(pipeline),
                         "inference_ms": outcome.latency_ms,

@@ -1,0 +1,226 @@
+// edge-agent status page: polls the JSON API and renders it. All text goes through textContent (never
+// innerHTML), so nothing a camera id, tag or OTA reason contains can become markup.
+"use strict";
+
+(function () {
+  const meta = (name) => document.querySelector(`meta[name="${name}"]`).content;
+  const CSRF = meta("csrf-token");
+  const CSRF_HEADER = meta("csrf-header");
+  const REFRESH_HEADER = meta("refresh-header");
+  const REFRESH_MS = Number(meta("refresh-ms")) || 2000;
+  const inspectionCards = new Map();
+  const charts = new Map();
+
+  function el(tag, text, className) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (className) node.className = className;
+    return node;
+  }
+
+  function fill(tableId, rows) {
+    const body = document.querySelector(`#${tableId} tbody`);
+    const fresh = document.createElement("tbody");
+    for (const cells of rows) {
+      const tr = document.createElement("tr");
+      for (const cell of cells) tr.appendChild(cell instanceof Node ? wrapCell(cell) : el("td", cell));
+      fresh.appendChild(tr);
+    }
+    body.replaceWith(fresh);
+  }
+
+  function wrapCell(node) {
+    const td = document.createElement("td");
+    td.appendChild(node);
+    return td;
+  }
+
+  const fmt = (value, digits) => (typeof value === "number" ? value.toFixed(digits) : "–");
+  const time = (ms) => (ms ? new Date(ms).toLocaleTimeString() : "–");
+
+  function duration(seconds) {
+    const s = Math.floor(seconds);
+    if (s < 120) return `${s} s`;
+    if (s < 7200) return `${Math.floor(s / 60)} min`;
+    return `${(s / 3600).toFixed(1)} h`;
+  }
+
+  function badge(id, ok, text) {
+    const node = document.getElementById(id);
+    node.textContent = text;
+    node.className = `badge ${ok ? "good" : "bad"}`;
+  }
+
+  function showProblem(text) {
+    const node = document.getElementById("problem");
+    node.textContent = text || "";
+    node.hidden = !text;
+  }
+
+  // polling sends the auto-refresh header, so only a person's actions keep a login from idling out
+  async function api(path, options, automatic = true) {
+    const headers = Object.assign(automatic ? { [REFRESH_HEADER]: "1" } : {}, (options && options.headers) || {});
+    const response = await fetch(path, Object.assign({ credentials: "same-origin", cache: "no-store" }, options, { headers }));
+    if (response.status === 401) {
+      window.location.assign("/login?next=/");
+      throw new Error("login required");
+    }
+    return response;
+  }
+
+  function renderStatus(s) {
+    badge("broker", s.broker.connected, s.broker.connected ? "broker connected" : `broker: ${s.broker.detail}`);
+    badge("ready", s.ready.ready, s.ready.ready ? "ready" : `not ready: ${s.ready.reasons.join("; ")}`);
+    document.getElementById("uptime").textContent = `uptime ${duration(s.uptime_s)}`;
+    fill("models", s.models.map((m) => [m.name, m.version, m.task, m.runtime, m.sha256.slice(0, 12), fmt(m.selftest_ms, 1)]));
+    fill("streams", s.streams.map((r) => [
+      r.stream, r.received, r.processed, r.dropped, r.malformed, r.failed,
+      fmt(r.rate.received, 1), fmt(r.rate.processed, 1),
+    ]));
+    fill("latency", s.latency.map((l) => [l.pipeline, fmt(l.p50_ms, 2), fmt(l.p99_ms, 2), l.count]));
+    fill("queues", s.queues.map((q) => {
+      const bar = el("meter");
+      bar.min = 0;
+      bar.max = q.capacity;
+      bar.value = q.depth;
+      return [q.name, `${q.depth} / ${q.capacity}`, bar, q.dropped, q.policy];
+    }));
+    const box = s.outbox;
+    document.getElementById("outbox").textContent = box
+      ? `${box.records} records, ${(box.bytes / 1048576).toFixed(1)} of ${(box.budget_bytes / 1048576).toFixed(0)} MiB; dropped: ${
+          Object.entries(box.dropped).map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`
+      : "no outbox on this agent";
+    fill("tags", s.tags.map((t) => [t.asset, t.tag, t.value, t.unit || "", t.quality, time(t.timestamp_ms)]));
+    fill("ota", s.ota_history.map((o) => [time(o.ts_ms), o.name, o.version, o.state, o.reason || ""]));
+    renderCharts(s.assets);
+  }
+
+  function renderCharts(assets) {
+    const holder = document.getElementById("health");
+    for (const asset of assets) {
+      let img = charts.get(asset);
+      if (!img) {
+        img = el("img", null, "chart");
+        img.alt = `health trend of ${asset}`;
+        img.width = 360;
+        img.height = 130;
+        charts.set(asset, img);
+        holder.appendChild(img);
+      }
+      const next = new Image(); // load off-screen first, so the chart never flickers blank
+      next.onload = () => { img.src = next.src; };
+      next.src = `/api/v1/health/${encodeURIComponent(asset)}/chart.svg?t=${Date.now()}`;
+    }
+  }
+
+  async function submitLabel(item, select, status, button) {
+    const operator = document.getElementById("operator").value.trim() || "operator";
+    window.localStorage.setItem("edge-agent-operator", operator);
+    button.disabled = true;
+    status.textContent = "sending…";
+    try {
+      const response = await api("/api/v1/labels", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", [CSRF_HEADER]: CSRF },
+        body: JSON.stringify({ camera: item.camera, part_id: item.part_id, label: select.value, operator }),
+      }, false);
+      const body = await response.json();
+      status.textContent = response.ok ? `labelled ${body.label}` : `refused: ${body.error}`;
+      status.className = `label-status ${response.ok ? "good" : "bad"}`;
+    } catch (error) {
+      status.textContent = `failed: ${error.message}`;
+      status.className = "label-status bad";
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function labelControls(item) {
+    const box = el("div", null, "label-action");
+    if (!item.part_id || !item.labels.length) {
+      box.appendChild(el("span", item.part_id ? "labels unknown" : "no part id to label", "muted"));
+      return box;
+    }
+    const select = el("select");
+    select.setAttribute("aria-label", "true label");
+    for (const label of item.labels) {
+      const option = el("option", label);
+      option.value = label;
+      option.selected = label === item.label;
+      select.appendChild(option);
+    }
+    const button = el("button", "Confirm", "label-button");
+    button.type = "button";
+    const status = el("span", "", "label-status");
+    select.addEventListener("change", () => {
+      button.textContent = select.value === item.label ? "Confirm" : "Correct";
+    });
+    button.addEventListener("click", () => submitLabel(item, select, status, button));
+    box.append(select, button, status);
+    return box;
+  }
+
+  function addThumbnail(card, item) {
+    if (item.thumbnail_id === null || card.querySelector("img.thumb")) return;
+    const img = el("img", null, "thumb");
+    img.alt = `${item.camera} ${item.part_id || ""}`;
+    img.src = `/api/v1/thumbnails/${item.thumbnail_id}.jpg`;
+    card.insertBefore(img, card.firstChild);
+    if (item.highlight) card.insertBefore(el("div", `highlight: ${item.highlight}`, "note"), img.nextSibling);
+  }
+
+  function inspectionCard(item) {
+    const card = el("div", null, `card verdict-${item.verdict === "ng" ? "ng" : "ok"}`);
+    card.dataset.id = String(item.id);
+    const head = el("div", null, "card-head");
+    head.append(el("strong", item.verdict.toUpperCase(), "verdict"), el("span", ` ${item.label}`));
+    card.append(head, el("div", `${item.camera} · ${item.part_id || "no part id"}`),
+      el("div", `${time(item.ts_ms)} · ${item.model} ${item.version}`, "muted"), labelControls(item));
+    addThumbnail(card, item);
+    return card;
+  }
+
+  function renderInspections(list) {
+    // keep existing cards (an operator may be choosing a label in one); add new ones, drop old ones
+    const grid = document.getElementById("inspections");
+    const wanted = new Set(list.map((item) => item.id));
+    for (const [id, card] of inspectionCards) {
+      if (!wanted.has(id)) {
+        card.remove();
+        inspectionCards.delete(id);
+      }
+    }
+    let previous = null;
+    for (const item of list) {
+      let card = inspectionCards.get(item.id);
+      if (!card) {
+        card = inspectionCard(item);
+        inspectionCards.set(item.id, card);
+        if (previous) previous.after(card); else grid.prepend(card);
+      } else {
+        addThumbnail(card, item);
+      }
+      previous = card;
+    }
+  }
+
+  async function refresh() {
+    try {
+      const [status, inspections] = await Promise.all([
+        api("/api/v1/status").then((r) => r.json()),
+        api("/api/v1/inspections?limit=24").then((r) => r.json()),
+      ]);
+      renderStatus(status);
+      renderInspections(inspections.inspections);
+      document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+      showProblem("");
+    } catch (error) {
+      showProblem(`cannot reach the agent: ${error.message}`);
+    } finally {
+      window.setTimeout(refresh, REFRESH_MS);
+    }
+  }
+
+  document.getElementById("operator").value = window.localStorage.getItem("edge-agent-operator") || "";
+  refresh();
+})();

@@ -1,0 +1,197 @@
+"""Recent inspection thumbnails in a bounded ring buffer; ng frames get an outline where the defect probably is.
+
+The inspection models classify whole frames and have no localisation, so the outline comes from an honest
+image-processing heuristic, labelled as such on the page ("highlight: local contrast"): each pixel's
+difference from a heavily blurred copy of the surface (which follows texture and illumination but not small
+defects), thresholded at a multiple of the frame's own robust spread, and the strongest blobs boxed in red.
+Work is done at thumbnail size, so a 256 px frame costs well under 2 ms, on the worker thread that made it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+HIGHLIGHT_METHOD = "local contrast"
+Box = tuple[int, int, int, int]  # x, y, width, height in thumbnail pixels
+_K_SIGMA = 3.5  # threshold in robust standard deviations of the frame's local contrast
+_MIN_CONTRAST = 8.0  # grey levels; below this nothing is "visibly" different, whatever the spread
+_BACKGROUND_CELLS = 8  # heavy blur = the thumbnail shrunk to this many cells across, then scaled back up
+_MAX_BOXES = 3
+_MIN_AREA_PX = 4
+_RED = (0, 0, 255)
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """One stored thumbnail and what it shows."""
+
+    id: int
+    camera: str
+    part_id: str | None
+    ts_ms: int | None
+    verdict: str
+    label: str
+    jpeg: bytes
+    width: int
+    height: int
+    boxes: list[Box] = field(default_factory=list)
+
+    @property
+    def highlight(self) -> str | None:
+        """How the outline was found ("local contrast"), "none found" for ng without blobs, None for ok."""
+        if self.verdict != "ng":
+            return None
+        return HIGHLIGHT_METHOD if self.boxes else "none found"
+
+
+def _displayable(image: np.ndarray) -> np.ndarray:
+    """A uint8 grey (HxW) or BGR (HxWx3) view of a grey, BGR or BGRA frame of any numeric dtype."""
+    if image.dtype != np.uint8:
+        values = np.nan_to_num(image.astype(np.float32))
+        low, high = float(values.min()), float(values.max())
+        image = ((values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        return image
+    if image.ndim != 3 or image.shape[2] < 3:
+        raise ValueError(f"cannot show an image of shape {image.shape}")
+    return image[:, :, :3]
+
+
+def highlight_boxes(grey: np.ndarray) -> list[Box]:
+    """Boxes around the strongest local-contrast blobs of a small grey uint8 image, strongest first."""
+    height, width = grey.shape
+    smooth = cv2.GaussianBlur(grey, (3, 3), 0)  # sensor noise is not a defect
+    cells = (max(1, _BACKGROUND_CELLS), max(1, round(_BACKGROUND_CELLS * height / width)))
+    coarse = cv2.GaussianBlur(cv2.resize(grey, cells, interpolation=cv2.INTER_AREA), (3, 3), 0)
+    background = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+    contrast = cv2.absdiff(smooth, background)
+    # robust spread: the median absolute deviation, so the defect itself cannot inflate the threshold
+    hist = cv2.calcHist([contrast], [0], None, [256], [0, 256]).ravel()
+    median = int(np.searchsorted(np.cumsum(hist), 0.5 * hist.sum()))
+    threshold = max(_K_SIGMA * max(median * 1.4826, 1.5), _MIN_CONTRAST)
+    _, mask = cv2.threshold(contrast, threshold, 255, cv2.THRESH_BINARY)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))  # rejoin broken thin lines
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count <= 1:
+        return []
+    # rank blobs by contrast mass, not area: a faint wide smear should not beat a sharp pit
+    mass = np.bincount(labels.ravel(), weights=contrast.ravel().astype(np.float64), minlength=count)[1:]
+    order = np.argsort(-mass)[:_MAX_BOXES]
+    boxes: list[Box] = []
+    for index in order:
+        x, y, w, h, area = (int(v) for v in stats[index + 1])
+        if area >= _MIN_AREA_PX and mass[index] >= 0.25 * mass[order[0]]:
+            boxes.append((x, y, w, h))
+    return boxes
+
+
+def render_thumbnail(
+    image: np.ndarray, width: int, highlight: bool, quality: int = 80
+) -> tuple[bytes, int, int, list[Box]]:
+    """(JPEG bytes, width, height, boxes) of a frame shrunk to `width`, outlined in red when `highlight`."""
+    display = _displayable(image)
+    src_h, src_w = display.shape[:2]
+    width = min(width, src_w)
+    height = max(1, round(src_h * width / src_w))
+    small = cv2.resize(display, (width, height), interpolation=cv2.INTER_AREA)
+    boxes: list[Box] = []
+    if highlight:
+        boxes = highlight_boxes(small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+        if boxes and small.ndim == 2:
+            small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
+        for x, y, w, h in boxes:
+            cv2.rectangle(small, (x - 2, y - 2), (x + w + 1, y + h + 1), _RED, 1)
+    ok, buffer = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buffer.tobytes(), width, height, boxes
+
+
+def _key(camera: str, part_id: str | None, ts_ms: int | None) -> tuple[str, str] | None:
+    if part_id is not None:
+        return camera, f"p:{part_id}"
+    if ts_ms is not None:
+        return camera, f"t:{ts_ms}"
+    return None
+
+
+class ThumbnailBuffer:
+    """The last `capacity` thumbnails, found by id or by (camera, part id or timestamp); thread-safe."""
+
+    def __init__(self, capacity: int = 200, width: int = 160, quality: int = 80) -> None:
+        self.capacity = capacity
+        self.width = width
+        self.quality = quality
+        self._items: OrderedDict[int, Thumbnail] = OrderedDict()
+        self._index: dict[tuple[str, str], int] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.added = 0
+        self.failures = 0
+
+    def add(
+        self,
+        camera: str,
+        part_id: str | None,
+        image: np.ndarray,
+        verdict: str,
+        label: str,
+        scores: dict[str, float] | None = None,
+        ts_ms: int | None = None,
+    ) -> int | None:
+        """Store a thumbnail of a decoded frame (outlined when ng); returns its id, or None. Never raises."""
+        if self.capacity <= 0:
+            return None
+        try:
+            jpeg, width, height, boxes = render_thumbnail(image, self.width, verdict == "ng", self.quality)
+        except Exception as exc:  # on the worker's hot path: a thumbnail problem must never cost a result
+            self.failures += 1
+            if self.failures == 1 or self.failures % 1000 == 0:
+                log.warning("thumbnail failed (%d so far): %s", self.failures, exc)
+            return None
+        key = _key(camera, part_id, ts_ms)
+        with self._lock:
+            thumb_id = next(self._ids)
+            self._items[thumb_id] = Thumbnail(
+                thumb_id, camera, part_id, ts_ms, verdict, label, jpeg, width, height, boxes
+            )
+            if key is not None:
+                self._index[key] = thumb_id
+            while len(self._items) > self.capacity:
+                old_id, old = self._items.popitem(last=False)
+                old_key = _key(old.camera, old.part_id, old.ts_ms)
+                if old_key is not None and self._index.get(old_key) == old_id:
+                    del self._index[old_key]
+            self.added += 1
+        return thumb_id
+
+    def get(self, thumb_id: int) -> Thumbnail | None:
+        """A thumbnail by id, if still held."""
+        with self._lock:
+            return self._items.get(thumb_id)
+
+    def jpeg(self, thumb_id: int) -> bytes | None:
+        """JPEG bytes by id, if still held."""
+        thumb = self.get(thumb_id)
+        return thumb.jpeg if thumb is not None else None
+
+    def find(self, camera: str, part_id: str | None, ts_ms: int | None) -> Thumbnail | None:
+        """The newest thumbnail of a camera's part (by part id, else by timestamp)."""
+        key = _key(camera, part_id, ts_ms)
+        with self._lock:
+            thumb_id = self._index.get(key) if key is not None else None
+            return self._items.get(thumb_id) if thumb_id is not None else None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
