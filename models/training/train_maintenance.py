@@ -209,8 +209,18 @@ def _choose_threshold(scores: np.ndarray, y: np.ndarray, healthy: int, quantile:
     return round(max(all_q, healthy_q), 4)
 
 
-def train(seed: int = 0, quick: bool = False) -> TrainedModel:
-    """Generate data, train, export one ONNX model, measure it on held-out seeds, return the package input."""
+def train(
+    seed: int = 0,
+    quick: bool = False,
+    field_train: FeatureSet | None = None,
+    version: str = MODEL_VERSION,
+    field_weight: int = 3,
+) -> TrainedModel:
+    """Generate data, train, export one ONNX model, measure it on held-out seeds, return the package input.
+
+    `field_train` (labelled windows from gateways, as features) joins the synthetic training set, repeated
+    `field_weight` times so a few hundred field windows count against thousands of generated ones.
+    """
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
@@ -221,6 +231,12 @@ def train(seed: int = 0, quick: bool = False) -> TrainedModel:
     workers = max(1, min(2, os.cpu_count() or 1))
     seeds = {"train": 1000 * seed + 11, "val": 1000 * seed + 12, "test": 1000 * seed + 13, "unknown": 1000 * seed + 14}
     train_set = build_features(seeds["train"], recipe.train_per_state, STATES, domain, workers)
+    if field_train is not None and len(field_train.states):
+        train_set = FeatureSet(
+            x=np.concatenate([train_set.x, *[field_train.x] * field_weight]).astype(np.float32),
+            states=train_set.states + field_train.states * field_weight,
+            params=train_set.params + field_train.params * field_weight,
+        )
     val_set = build_features(seeds["val"], recipe.val_per_state, STATES, domain, workers)
     test_set = build_features(seeds["test"], recipe.test_per_state, STATES, domain, workers)
     unknown_set = build_features(seeds["unknown"], recipe.unknown_per_state, UNTRAINED_STATES, domain, workers)
@@ -305,10 +321,11 @@ def train(seed: int = 0, quick: bool = False) -> TrainedModel:
         "metrics": metrics,
         "train_seconds": round(elapsed, 1),
         "quick": quick,
+        "field_windows": len(field_train.states) if field_train is not None else 0,
     }
     return TrainedModel(
         name=MODEL_NAME,
-        version=MODEL_VERSION,
+        version=version,
         task="predictive_maintenance",
         runtime="onnx",
         file_name="model.onnx",
