@@ -96,7 +96,8 @@ def load_field_dataset(dataset: Path) -> FeatureSet:
 
 def split_field(field: FeatureSet, held_out_share: float = 0.3) -> tuple[FeatureSet, FeatureSet]:
     """Deterministic train / held-out split by a hash of each sample's file name."""
-    keep, hold = [], []
+    keep: list[int] = []
+    hold: list[int] = []
     for i, p in enumerate(field.params):
         digest = int(hashlib.sha256(str(p.get("file", i)).encode()).hexdigest()[:8], 16)
         (hold if digest % 1000 < held_out_share * 1000 else keep).append(i)
