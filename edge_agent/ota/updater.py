@@ -363,7 +363,7 @@ class Updater:
         p99, samples = self.probe.model_p99_ms(f"{offer.name}@{offer.version}")
         budget = manifest.thresholds.max_latency_ms
         if samples >= self.settings.probation_min_items and p99 > budget:
-            self.rollback(offer.name, f"probation: p99 inference {p99:.1f} ms over the {budget:.0f} ms budget")
+            self.rollback(offer.name, f"probation: p99 inference {p99:.1f} ms over the {budget:g} ms budget")
             return
         if time.time() - (offer.activated_at or time.time()) >= offer.probation_s:
             self._baseline.pop(offer.name, None)
