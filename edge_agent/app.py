@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError, EdgeAgentError
@@ -33,6 +34,15 @@ from edge_agent.signing import TrustedKeys
 from edge_agent.stats import AgentStats
 from edge_agent.store import ResultStore
 from edge_agent.systemd import SystemdNotifier
+from edge_agent.web import (
+    AgentView,
+    ServerHandle,
+    ThumbnailBuffer,
+    ThumbnailTap,
+    WebSettings,
+    create_app,
+    serve_in_thread,
+)
 
 log = logging.getLogger(__name__)
 Pipeline = QualityInspector | HealthMonitor
@@ -108,11 +118,15 @@ class Agent:
         )
         defaults = {a.id: AssetDefaults(a.bearing, a.rpm) for a in config.assets}
         self.shadow = ShadowEvaluator()
+        web = WebSettings.model_validate(config.web.model_dump())
+        self.thumbnails = ThumbnailBuffer(web.thumbnails, web.thumbnail_width)
+        # the tap stores a thumbnail of each inspected frame, then passes observer and result calls on unchanged
+        tap = ThumbnailTap(self.service, self.thumbnails, self.shadow.observe)
         self.pools = [
             WorkerPool(
                 "frames",
                 self.frames,
-                InspectionWorker(self.models.get, self.service, ImageLimits(), self.shadow.observe).handle,
+                InspectionWorker(self.models.get, tap, ImageLimits(), tap.observe).handle,
                 q.workers,
                 1,
             ),
@@ -165,6 +179,28 @@ class Agent:
         self.notifier = SystemdNotifier(env)
         self._stop = threading.Event()
         self.ready = threading.Event()
+        self.web_view = AgentView(
+            self.stats,
+            self.models,
+            self.store,
+            self.service,
+            self.frames,
+            self.windows,
+            ota_history=self._ota_history,
+            thumbnails=self.thumbnails,
+            label_sink=self._operator_label,
+            ready=self.ready.is_set,
+            outbox=self.outbox,
+        )
+        self.web_settings = web
+        self.web_app = create_app(self.web_view, web, environ=env)  # reads the password hash and keys now
+        self.web: ServerHandle | None = None
+
+    def _ota_history(self) -> list[dict[str, Any]]:
+        return list(self.updater.state.record.history) if self.updater is not None else []
+
+    def _operator_label(self, camera: str, part_id: str, label: str, operator: str) -> None:
+        self.service.label(camera, label, part_id, None, f"operator:{operator}")
 
     @staticmethod
     def _cloud_token(config: AgentConfig, env: Mapping[str, str]) -> str:
@@ -199,6 +235,9 @@ class Agent:
             for name in self.model_names():
                 self.models.load(name)
         self.service.models_info = self.models.describe()
+        # before the store, workers and MQTT start: a taken port then stops start-up with nothing running
+        web = self.web_settings
+        self.web = serve_in_thread(self.web_app, web.host, web.port, web.threads)
         self.store.start()
         for pool in self.pools:
             pool.start()
@@ -257,6 +296,8 @@ class Agent:
         """Drain the queues, publish offline, disconnect, flush the store."""
         self.notifier.stopping()
         self._stop.set()
+        if self.web is not None:
+            self.web.stop()
         if self.updater is not None:
             self.updater.stop()
         if self.uploader is not None:
