@@ -111,6 +111,7 @@ def test_rollout_goes_live_without_drops_and_a_slow_version_is_rolled_back(
         "outbox": {"path": str(tmp_path / "outbox.db")},
         "cloud": {"url": url, "token_file": str(tmp_path / "token"), "poll_s": 0.5},
         "ota": {"probation_min_items": 10},
+        "web": {"port": 0},
     }
     probe = Probe(broker.port, "ota-probe", [f"{NS}/maintenance/+/health", f"{NS}/agent/+/status"], persistent=True)
     agent = AgentProcess(config, tmp_path).start()
