@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 DEV_STAMP := $(VENV)/.dev-installed
 TRAIN_STAMP := $(VENV)/.train-installed
 
-.PHONY: test lint typecheck pytest venv venv-train models evaluate bench demo clean system-deps
+# .PHONY also lists install
+.PHONY: install test lint typecheck pytest venv venv-train models evaluate bench demo clean system-deps
 
 venv: $(DEV_STAMP)
 
@@ -58,6 +59,10 @@ bench: venv
 
 demo: venv system-deps
 	$(VENV)/bin/edge-agent demo
+
+# Install on this Debian gateway as a systemd service (see README: "Install on a gateway").
+install:
+	sudo systemd/install.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
