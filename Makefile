@@ -6,7 +6,6 @@ PY := $(VENV)/bin/python
 DEV_STAMP := $(VENV)/.dev-installed
 TRAIN_STAMP := $(VENV)/.train-installed
 
-# .PHONY also lists install
 .PHONY: install test lint typecheck pytest venv venv-train models evaluate bench demo clean system-deps
 
 venv: $(DEV_STAMP)
@@ -62,7 +61,7 @@ demo: venv system-deps
 
 # Install on this Debian gateway as a systemd service (see README: "Install on a gateway").
 install:
-	sudo systemd/install.sh
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) systemd/install.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
