@@ -10,6 +10,7 @@ import pytest
 
 from edge_agent.demo import demo_config
 from edge_agent.devbroker import DevBroker
+from tests.sparkplug_venv import pysparkplug_python  # noqa: F401  (a shared fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "models"
