@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edge_agent.devbroker import DevBroker
+from edge_agent.devbroker import DevBroker, free_port
 from models.training.surfaces import generate_surface
 from models.training.vibration import generate_window, to_message
 from tests.e2e.agent_process import AgentProcess
 from tests.mqtt_probe import Probe
+from tests.sparkplug_venv import run_node
 
 NS = "factory/v1/demo-plant/line-1"
 
@@ -163,3 +165,48 @@ def test_the_agent_leaves_an_offline_status_when_stopped(agent: AgentProcess, pr
             break
         time.sleep(0.1)
     assert states[-1] == "offline"
+
+
+def test_a_sparkplug_edge_node_built_with_pysparkplug_feeds_tags_through_the_broker(
+    agent_config: dict[str, Any], tmp_path: Path, broker: DevBroker, pysparkplug_python: Path
+) -> None:
+    # Given the agent with its status page on a known port, and messages of a real Sparkplug B node
+    port = free_port()
+    agent_config["web"] = {"port": port}
+    probe = Probe(broker.port, "spb-probe", [f"{NS}/agent/+/status", "spBv1.0/+/NCMD/+"])
+    agent = AgentProcess(agent_config, tmp_path).start()
+    try:
+        deadline = time.monotonic() + 30
+        while not [s for s in probe.json_on(f"{NS}/agent/demo-gw/status") if s.get("state") == "online"]:
+            assert time.monotonic() < deadline and agent.alive(), agent.log()
+            time.sleep(0.1)
+        time.sleep(0.5)
+        generated = run_node(pysparkplug_python, "generate")
+        # When the node's NBIRTH, DBIRTH and alias-only NDATA/DDATA go through mosquitto
+        for message in generated["messages"]:
+            if message["topic"].split("/")[2] in ("NBIRTH", "DBIRTH", "NDATA", "DDATA"):
+                probe.publish(message["topic"], base64.b64decode(message["payload_b64"]))
+        # Then the agent's tags hold the values pysparkplug itself decodes
+        expected = {}
+        for message in generated["messages"]:
+            kind = message["topic"].split("/")[2]
+            if kind in ("NBIRTH", "NDATA", "DBIRTH", "DDATA"):
+                parts = message["topic"].split("/")
+                asset = "/".join(parts[3:])  # edge node, or edge node/device
+                for name, value in message["decoded"].items():
+                    if isinstance(value, (int, float, str, bool)) and not name.startswith(("Node Control", "bdSeq")):
+                        expected[(asset, name)] = value
+        deadline = time.monotonic() + 15
+        tags: dict[tuple[str, str], Any] = {}
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/status", timeout=5) as response:
+                status = json.loads(response.read())
+            tags = {(t["asset"], t["tag"]): t["value"] for t in status["tags"]}
+            if all(key in tags for key in expected):
+                break
+            time.sleep(0.3)
+        press = {k: v for k, v in expected.items() if k[0].startswith("press-1")}
+        assert press and all(tags.get(k) == v for k, v in press.items()), (press, tags)
+    finally:
+        probe.close()
+        assert agent.stop() == 0, agent.log()
