@@ -68,9 +68,10 @@ def infer_files(
     pipeline: QualityInspector | HealthMonitor,
     files: Iterable[str],
     asset: AssetConfig | None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
     """Print one JSON line per file; keep going past bad files and return how many failed."""
+    out = out or sys.stdout
     failures = 0
     for name in files:
         try:
