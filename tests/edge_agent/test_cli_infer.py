@@ -135,13 +135,15 @@ def test_a_tampered_package_is_refused_with_exit_2_naming_the_file(
 
 def test_both_runtimes_give_the_same_verdicts_on_the_selftest_images() -> None:
     from edge_agent.app import build_pipeline
+    from edge_agent.pipelines.inspection import QualityInspector
 
     litert = build_pipeline(INSPECTION, [Path(KEYS)])
     onnx = build_pipeline(INSPECTION_ONNX, [Path(KEYS)])
+    assert isinstance(litert, QualityInspector) and isinstance(onnx, QualityInspector)
     with np.load(INSPECTION / "selftest.npz") as data:
         inputs = data["inputs"]  # uint8 grey 256x256: the same pixels feed both models
-    a = [o.result.verdict for o in litert.infer(list(inputs))]  # type: ignore[arg-type]
-    b = [o.result.verdict for o in onnx.infer([(x.astype(np.float32) / 255.0) for x in inputs])]  # type: ignore[arg-type]
+    a = [o.result.verdict for o in litert.infer(list(inputs))]
+    b = [o.result.verdict for o in onnx.infer([(x.astype(np.float32) / 255.0) for x in inputs])]
     assert a == b
 
 
