@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge_agent.contracts import BearingGeometry
+from models.training.sparkplug_sim import SparkplugNode
 from models.training.surfaces import CLASSES, SurfaceDomain, generate_surface
 from models.training.vibration import VibrationDomain, generate_window, to_message
 
@@ -64,7 +65,8 @@ class LineSimulator:
         self.schedule = schedule or LineSchedule()
         self.rng = np.random.default_rng(seed)
         self.part_counter = 0
-        self.sent: dict[str, int] = {"frames": 0, "windows": 0, "tags": 0}
+        self.sent: dict[str, int] = {"frames": 0, "windows": 0, "tags": 0, "sparkplug": 0}
+        self.plc = SparkplugNode(lambda topic, payload: publish(topic, payload, None))
         self._stop = threading.Event()
         self._started = time.monotonic()
 
@@ -127,10 +129,19 @@ class LineSimulator:
                 self.publish(f"{self.ns}/sensor/{asset.id}/{tag}", json.dumps(document).encode(), None)
                 self.sent["tags"] += 1
 
+    def _sparkplug(self, elapsed_s: float) -> None:
+        self.plc.data(elapsed_s)
+        self.sent["sparkplug"] += 1
+
     def start(self) -> list[threading.Thread]:
         """Start one thread per source kind."""
         s = self.schedule
-        loops = [(1 / s.frame_hz, self._frames), (1 / s.window_hz, self._windows), (1 / s.tag_hz, self._tags)]
+        loops = [
+            (1 / s.frame_hz, self._frames),
+            (1 / s.window_hz, self._windows),
+            (1 / s.tag_hz, self._tags),
+            (1 / s.tag_hz, self._sparkplug),
+        ]
         threads = [threading.Thread(target=self._loop, args=loop, daemon=True, name="sim") for loop in loops]
         for thread in threads:
             thread.start()
