@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from edge_agent.config import parse_config
+from edge_agent.demo_cloud import start_cloud
 from edge_agent.devbroker import DevBroker
 from edge_agent.errors import EdgeAgentError
 
@@ -18,7 +19,15 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 
 
-def demo_config(broker_port: int, state_dir: Path, models_dir: Path, keys_dir: Path, web_port: int) -> dict:
+def demo_config(
+    broker_port: int,
+    state_dir: Path,
+    models_dir: Path,
+    keys_dir: Path,
+    web_port: int,
+    cloud: dict[str, object] | None = None,
+    extra_keys: list[str] | None = None,
+) -> dict:
     """The agent config of the demo line: 2 cameras, 4 assets."""
     bearing_6205 = {"balls": 9, "ball_diameter_mm": 7.94, "pitch_diameter_mm": 39.04, "contact_angle_deg": 0}
     bearing_6309 = {"balls": 8, "ball_diameter_mm": 17.46, "pitch_diameter_mm": 72.5, "contact_angle_deg": 0}
@@ -36,10 +45,15 @@ def demo_config(broker_port: int, state_dir: Path, models_dir: Path, keys_dir: P
             {"id": "fan-1", "bearing": bearing_6309, "rpm": 990},
             {"id": "motor-1", "bearing": bearing_6309, "rpm": 1480},
         ],
-        "models": {"dir": str(models_dir), "trusted_keys": [str(keys_dir)], "maintenance": "bearing-health"},
+        "models": {
+            "dir": str(models_dir),
+            "trusted_keys": [str(keys_dir), *(extra_keys or [])],
+            "maintenance": "bearing-health",
+        },
         "store": {"path": str(state_dir / "agent.db")},
         "outbox": {"path": str(state_dir / "outbox.db")},
         "web": {"port": web_port},
+        **({"cloud": cloud} if cloud else {}),
     }
 
 
@@ -59,8 +73,22 @@ def run_demo(duration_s: float | None = None, web_port: int = 8080) -> int:
     agent = None
     camera = None
     simulator = None
+    cloud = None
     try:
-        document = demo_config(broker.port, state_dir, REPO / "models", REPO / "models" / "keys", web_port)
+        cloud = start_cloud(state_dir / "cloud", "demo-gw", "line-1")
+        gateway_models = state_dir / "models"
+        for package in sorted((REPO / "models").glob("*/*/manifest.json")):
+            shutil.copytree(package.parent, gateway_models / package.parent.parent.name / package.parent.name)
+            cloud.publish(package.parent)
+        document = demo_config(
+            broker.port,
+            state_dir,
+            gateway_models,
+            REPO / "models" / "keys",
+            web_port,
+            cloud={"url": cloud.url, "token_file": str(cloud.device_token_file), "poll_s": 5},
+            extra_keys=[str(cloud.fleet_public_key)],
+        )
         config = parse_config(document, "demo config")
         agent = Agent(config)
         agent.start()
@@ -94,6 +122,9 @@ def run_demo(duration_s: float | None = None, web_port: int = 8080) -> int:
         print(f"results:       {ns}/inspection/+/result and {ns}/maintenance/+/health")
         print(f"agent status:  {ns}/agent/demo-gw/status (retained), events on {ns}/agent/demo-gw/events")
         print(f"result store:  {state_dir / 'agent.db'}")
+        print(f"status page:   http://127.0.0.1:{web_port}/")
+        print(f"cloud-sync:    {cloud.url}/  (admin token {cloud.admin_token}; e.g. .venv/bin/cloud-sync status")
+        print(f"               --url {cloud.url} --token {cloud.admin_token})")
         print("faults appear over time: pump-1 outer race at 30 s, fan-1 looseness (never trained) at 45 s,")
         print("pump-2 imbalance at 60 s. Ctrl-C stops everything.")
         started = time.monotonic()
@@ -117,5 +148,7 @@ def run_demo(duration_s: float | None = None, web_port: int = 8080) -> int:
             camera.stop()
         if agent:
             agent.stop()
+        if cloud:
+            cloud.stop()
         broker.stop()
         shutil.rmtree(state_dir, ignore_errors=True)
