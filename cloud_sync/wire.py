@@ -6,21 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge_agent.contracts import OTA_FINAL_STATES, OtaState
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-ReportState = Literal[
-    "offered",
-    "downloading",
-    "verifying",
-    "staged",
-    "selftest",
-    "shadow",
-    "active",
-    "probation",
-    "committed",
-    "rejected",
-    "rolled_back",
-]
-FINAL_STATES = ("committed", "rejected", "rolled_back")
+ReportState = OtaState
+FINAL_STATES = OTA_FINAL_STATES
 FAILED_STATES = ("rejected", "rolled_back")
 
 

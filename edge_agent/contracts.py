@@ -11,6 +11,21 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Task = Literal["quality_inspection", "predictive_maintenance"]
 RuntimeKind = Literal["litert", "onnx"]
 TensorDType = Literal["uint8", "int8", "float32"]
+# The states of one OTA offer on a gateway (DESIGN.md section 6), as reported to cloud-sync.
+OtaState = Literal[
+    "offered",
+    "downloading",
+    "verifying",
+    "staged",
+    "selftest",
+    "shadow",
+    "active",
+    "probation",
+    "committed",
+    "rejected",
+    "rolled_back",
+]
+OTA_FINAL_STATES = ("committed", "rejected", "rolled_back")
 
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
 

@@ -8,26 +8,15 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from edge_agent.contracts import OTA_FINAL_STATES, OtaState
+
 log = logging.getLogger(__name__)
 
-OtaState = Literal[
-    "offered",
-    "downloading",
-    "verifying",
-    "staged",
-    "selftest",
-    "shadow",
-    "active",
-    "probation",
-    "committed",
-    "rejected",
-    "rolled_back",
-]
-FINAL_STATES = ("committed", "rejected", "rolled_back")
+FINAL_STATES = OTA_FINAL_STATES
 
 
 class Offer(BaseModel):

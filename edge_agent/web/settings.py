@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import field_validator
 
+from edge_agent.config import WebConfig
 from edge_agent.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -18,34 +19,8 @@ HASH_METHODS = ("scrypt:", "pbkdf2:")
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 
 
-class WebSettings(BaseModel):
-    """How the status page is served and protected; anything bound off loopback requires login."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    host: str = Field(default="127.0.0.1", description="Bind address; anything but loopback requires login")
-    port: int = Field(default=8080, ge=0, le=65535, description="TCP port; 0 picks a free port")
-    password_hash: str | None = Field(
-        default=None, description="werkzeug scrypt/pbkdf2 hash of the login password (`python -m edge_agent.web`)"
-    )
-    password_hash_file: Path | None = Field(
-        default=None, description="File holding the password hash; relative names resolve in $CREDENTIALS_DIRECTORY"
-    )
-    secret_key_file: Path | None = Field(
-        default=None, description="File with the session signing key; a random key per start when unset"
-    )
-    metrics_token_file: Path | None = Field(
-        default=None, description="File with a bearer token that lets a scraper read /metrics off loopback"
-    )
-    session_idle_s: float = Field(default=900.0, gt=0, description="Idle time after which a login expires")
-    session_max_s: float = Field(default=12 * 3600.0, gt=0, description="Longest a login lasts, active or not")
-    login_max_failures: int = Field(default=5, ge=1, description="Failed logins per client address before lockout")
-    lockout_s: float = Field(default=300.0, gt=0, description="Failure-counting window and lockout duration")
-    cookie_secure: bool = Field(default=False, description="Mark the session cookie Secure (behind a TLS proxy)")
-    refresh_s: float = Field(default=2.0, ge=0.5, le=60, description="How often the page polls the API")
-    thumbnails: int = Field(default=200, ge=0, le=5000, description="Recent inspection thumbnails kept in memory")
-    thumbnail_width: int = Field(default=160, ge=32, le=640, description="Thumbnail width in pixels")
-    threads: int = Field(default=4, ge=1, le=32, description="Threads serving HTTP requests")
+class WebSettings(WebConfig):
+    """How the status page is served and protected (the config's `web:` section plus behaviour)."""
 
     @field_validator("password_hash")
     @classmethod
