@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
 
 from edge_agent.errors import EdgeAgentError
@@ -23,7 +24,11 @@ class StoreError(EdgeAgentError):
     """The local store cannot be opened or written."""
 
 
-class InspectionRecord(SQLModel, table=True):
+class _AgentTable(SQLModel, registry=registry()):
+    """Base of the agent's tables: their own metadata, apart from any other SQLModel app in the process."""
+
+
+class InspectionRecord(_AgentTable, table=True):
     """One inspection result as the agent published it."""
 
     __tablename__ = "inspection_results"
@@ -39,7 +44,7 @@ class InspectionRecord(SQLModel, table=True):
     latency_ms: float
 
 
-class HealthRecord(SQLModel, table=True):
+class HealthRecord(_AgentTable, table=True):
     """One asset health assessment as the agent published it."""
 
     __tablename__ = "health_results"
@@ -55,7 +60,7 @@ class HealthRecord(SQLModel, table=True):
     latency_ms: float
 
 
-class EventRecord(SQLModel, table=True):
+class EventRecord(_AgentTable, table=True):
     """An agent event (OTA, drops, malformed input, broker state)."""
 
     __tablename__ = "events"
@@ -79,7 +84,7 @@ def open_engine(path: Path) -> Engine:
         path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _enable_wal)
-        SQLModel.metadata.create_all(engine)
+        _AgentTable.metadata.create_all(engine)
     except (OSError, SQLAlchemyError) as exc:
         raise StoreError(f"{path}: cannot open the result store ({exc})") from exc
     return engine
