@@ -32,6 +32,11 @@ class SimulatedAsset:
     fault_after_s: float = 60.0
     fs_hz: float = 25_600.0
     duration_s: float = 0.5
+    # a changed machine or sensor mounting: windows come from this domain instead of the schedule's
+    domain: VibrationDomain | None = None
+    # share of windows a maintenance technician labels with the true state (published on {ns}/label/{asset})
+    label_rate: float = 0.0
+    states_cycle: tuple[str, ...] = ()
 
 
 @dataclass
@@ -67,6 +72,8 @@ class LineSimulator:
         self.part_counter = 0
         self.sent: dict[str, int] = {"frames": 0, "windows": 0, "tags": 0, "sparkplug": 0}
         self.plc = SparkplugNode(lambda topic, payload: publish(topic, payload, None))
+        # (asset, ts_ms) -> true state of every window sent, so a demo can score the agent's answers
+        self.truth: dict[tuple[str, int], str] = {}
         self._stop = threading.Event()
         self._started = time.monotonic()
 
@@ -80,19 +87,23 @@ class LineSimulator:
         props = {"part_id": f"{camera}-{self.part_counter:07d}", "ts_ms": str(int(time.time() * 1000))}
         return sample.jpeg, props, label
 
-    def window(self, asset: SimulatedAsset, elapsed_s: float) -> tuple[bytes, str]:
-        """One vibration window message and its true state."""
+    def window(self, asset: SimulatedAsset, elapsed_s: float) -> tuple[bytes, str, int]:
+        """One vibration window message, its true state and its timestamp."""
         state = asset.fault if elapsed_s >= asset.fault_after_s else "healthy"
+        if asset.states_cycle:
+            state = asset.states_cycle[self.sent["windows"] % len(asset.states_cycle)]
+        ts_ms = int(time.time() * 1000)
         sample = generate_window(
             self.rng,
             state,
-            self.schedule.vibration_domain,
+            asset.domain or self.schedule.vibration_domain,
             rpm=asset.rpm * float(self.rng.uniform(0.98, 1.02)),
             bearing=asset.bearing,
             fs_hz=asset.fs_hz,
             duration_s=asset.duration_s,
         )
-        return json.dumps(to_message(sample, include_bearing=False, binary=True)).encode(), state
+        message = to_message(sample, include_bearing=False, binary=True, ts_ms=ts_ms)
+        return json.dumps(message).encode(), state, ts_ms
 
     def tick(self, elapsed_s: float) -> None:
         """Publish one round of every source."""
@@ -116,9 +127,14 @@ class LineSimulator:
 
     def _windows(self, elapsed_s: float) -> None:
         for asset in self.assets:
-            payload, _ = self.window(asset, elapsed_s)
+            payload, state, ts_ms = self.window(asset, elapsed_s)
             self.publish(f"{self.ns}/sensor/{asset.id}/vibration", payload, None)
             self.sent["windows"] += 1
+            self.truth[(asset.id, ts_ms)] = state
+            if asset.label_rate and self.rng.random() < asset.label_rate:
+                label = json.dumps({"ts_ms": ts_ms, "label": state}).encode()
+                self.publish(f"{self.ns}/label/{asset.id}", label, None)
+                self.sent["labels"] = self.sent.get("labels", 0) + 1
 
     def _tags(self, elapsed_s: float) -> None:
         now_ms = int(time.time() * 1000)
