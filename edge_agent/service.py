@@ -20,7 +20,7 @@ from edge_agent.outbox.store import Outbox
 from edge_agent.pipelines.workers import WorkItem
 from edge_agent.queues import DropQueue
 from edge_agent.stats import AgentStats
-from edge_agent.store import EventRecord, ResultStore, health_record, inspection_record
+from edge_agent.store import EventRecord, ResultStore
 
 log = logging.getLogger(__name__)
 REPORT_INTERVAL_S = 60.0
@@ -261,16 +261,11 @@ class AgentService:
     # Called from worker threads.
     def result(self, kind: str, item: WorkItem, document: dict[str, Any]) -> None:
         """Publish a result (QoS 1), store it, count it."""
-        if kind == "inspection":
-            topic = self.topics.inspection(item.source)
-            row = inspection_record(document)
-        else:
-            topic = self.topics.health(item.source)
-            row = health_record(document)  # type: ignore[assignment]
+        topic = self.topics.inspection(item.source) if kind == "inspection" else self.topics.health(item.source)
         if self.publisher is not None:
             self.publisher.publish(topic, json.dumps(document, separators=(",", ":")), qos=1)
         if self.store is not None:
-            self.store.add(row)
+            self.store.add_result(kind, document)
         if kind == "inspection":
             priority = "ng_result" if document["verdict"] == "ng" else "ok_result"
         else:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +129,10 @@ class ResultStore:
         self.retention_s = retention_days * 86400
         self._batch = batch
         self._flush_s = flush_s
-        self._queue: queue.Queue[SQLModel | None] = queue.Queue(maxsize=50_000)
+        # appended by workers, drained by the writer on a timer: no per-row thread wake-up on the hot path
+        self._pending: deque[tuple[str, dict[str, Any]] | SQLModel] = deque()
+        self._max_pending = 50_000
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._write_loop, name="result-store", daemon=True)
         self._last_prune = 0.0
         self.written = 0
@@ -142,38 +145,48 @@ class ResultStore:
 
     def add(self, row: SQLModel) -> None:
         """Queue a row; if the writer is far behind, the row is dropped and counted rather than block a worker."""
-        try:
-            self._queue.put_nowait(row)
-        except queue.Full:
+        if len(self._pending) >= self._max_pending:
             self.dropped += 1
+            return
+        self._pending.append(row)
+
+    def add_result(self, kind: str, document: dict[str, Any]) -> None:
+        """Queue a published result; its row is built on the writer thread, off the inference path."""
+        if len(self._pending) >= self._max_pending:
+            self.dropped += 1
+            return
+        self._pending.append((kind, document))
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush what is queued and stop the writer."""
-        self._queue.put(None)
+        self._stopping.set()
         self._thread.join(timeout)
         self.engine.dispose()
 
+    def _row(self, item: tuple[str, dict[str, Any]] | SQLModel) -> SQLModel | None:
+        if isinstance(item, SQLModel):
+            return item
+        kind, document = item
+        try:
+            return inspection_record(document) if kind == "inspection" else health_record(document)
+        except (KeyError, TypeError) as exc:
+            log.error("result store cannot keep a %s result: %s", kind, exc)
+            return None
+
     def _write_loop(self) -> None:
-        stopping = False
-        while not stopping:
-            rows: list[SQLModel] = []
-            try:
-                item = self._queue.get(timeout=self._flush_s)
-                if item is None:
-                    stopping = True
-                else:
-                    rows.append(item)
-                while len(rows) < self._batch and not stopping:
-                    item = self._queue.get_nowait()
-                    if item is None:
-                        stopping = True
-                    else:
-                        rows.append(item)
-            except queue.Empty:
-                pass
-            if rows:
-                self._commit(rows)
+        while True:
+            stopping = self._stopping.wait(self._flush_s)
+            while self._pending:
+                rows: list[SQLModel] = []
+                while self._pending and len(rows) < self._batch:
+                    row = self._row(self._pending.popleft())
+                    if row is not None:
+                        rows.append(row)
+                if rows:
+                    self._commit(rows)
             self._maybe_prune()
+            if stopping:
+                return
 
     def _commit(self, rows: list[SQLModel]) -> None:
         try:

@@ -9,6 +9,7 @@ passes everything on unchanged to the real observer and sink.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -36,11 +37,21 @@ class Sink(Protocol):
 class ThumbnailTap:
     """Observer + result sink that records a thumbnail of every inspected frame on the worker's thread."""
 
-    def __init__(self, sink: Sink, thumbnails: ThumbnailBuffer, observer: Observer | None = None) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        thumbnails: ThumbnailBuffer,
+        observer: Observer | None = None,
+        ok_interval_s: float = 0.5,
+    ) -> None:
         self._sink = sink
         self._thumbnails = thumbnails
         self._next_observer = observer
         self._frame = threading.local()
+        # every ng part gets a thumbnail; ok parts at most one per camera per interval, so a fast line
+        # does not spend its CPU on pictures nobody can look at that quickly
+        self._ok_interval_s = ok_interval_s
+        self._last_ok: dict[str, float] = {}
 
     def observe(self, model: str, raw_input: Any, label: str, inference_ms: float) -> None:
         """Keep the decoded frame for the result that follows, then call the wrapped observer."""
@@ -52,7 +63,7 @@ class ThumbnailTap:
         """Store the thumbnail of an inspection (never raises), then pass the result on."""
         image = getattr(self._frame, "image", None)
         self._frame.image = None
-        if kind == "inspection" and image is not None:
+        if kind == "inspection" and image is not None and self._wanted(document):
             ts_ms = document.get("ts_ms")
             self._thumbnails.add(
                 str(document.get("camera", "")),
@@ -64,6 +75,15 @@ class ThumbnailTap:
                 ts_ms=ts_ms if isinstance(ts_ms, int) else None,
             )
         self._sink.result(kind, item, document)
+
+    def _wanted(self, document: dict[str, Any]) -> bool:
+        if document.get("verdict") != "ok":
+            return True
+        camera, now = str(document.get("camera", "")), time.monotonic()
+        if now - self._last_ok.get(camera, -1e9) < self._ok_interval_s:
+            return False
+        self._last_ok[camera] = now
+        return True
 
     def malformed(self, item: Any, error: EdgeAgentError) -> None:
         """Pass on."""
