@@ -123,8 +123,9 @@ def paced_latency(pub: MqttClient, counter: Counter, payloads: list[bytes], rate
     started = time.monotonic()
     for i in range(n):
         target = started + i * period
-        while time.monotonic() < target:
-            time.sleep(min(0.001, target - time.monotonic()) if target > time.monotonic() else 0)
+        delay = target - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
         pub.publish(
             f"{NS}/cam/cam-1/frame",
             payloads[i % len(payloads)],
@@ -197,8 +198,12 @@ def tag_ingest(port: int, n: int) -> tuple[float, int, int]:
     while pub.pending():
         time.sleep(0.01)
     sent_s = time.monotonic() - started
-    time.sleep(2.5)
-    after = status.status["totals"]
+    after: dict[str, int] = {}
+    for _ in range(30):  # until the agent's counters stop moving (the status refreshes every second)
+        time.sleep(1.2)
+        if after and status.status["totals"] == after:
+            break
+        after = dict(status.status["totals"])
     pub.stop()
     probe.stop()
     processed = after["processed"] - before["processed"]
