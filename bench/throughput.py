@@ -226,26 +226,30 @@ def main() -> int:
         sub = client(broker.port, "bench-sub", results, [f"{NS}/inspection/+/result", f"{NS}/maintenance/+/health"])
         pub = client(broker.port, "bench-pub")
         agent, ready_s = start_agent(broker.port, Path(tmp))
-        agent_f = saturate(pub, results, "frame", frame_payloads)
-        agent_w = saturate(pub, results, "window", window_payloads)
-        lat = paced_latency(pub, results, frame_payloads, max(1.0, agent_f / 2), 10.0)
-        rss = rss_mb(agent.pid)
-        tag_rate, tags_processed, tags_dropped = tag_ingest(broker.port, args.tags)
-        agent.terminate()
-        agent.wait(20)
+        try:
+            agent_f = saturate(pub, results, "frame", frame_payloads)
+            agent_w = saturate(pub, results, "window", window_payloads)
+            lat = paced_latency(pub, results, frame_payloads, max(1.0, agent_f / 2), 10.0)
+            rss = rss_mb(agent.pid)
+            tag_rate, tags_processed, tags_dropped = tag_ingest(broker.port, args.tags)
+        finally:
+            agent.terminate()
+            agent.wait(20)
         naive = subprocess.Popen(
             [sys.executable, str(REPO / "bench" / "naive_agent.py"), str(broker.port), NS, str(MODELS)],
             stdout=subprocess.PIPE,
         )
-        assert naive.stdout is not None
-        naive.stdout.readline()
-        time.sleep(0.5)
-        naive_f = saturate(pub, results, "frame", frame_payloads)
-        naive_w = saturate(pub, results, "window", window_payloads)
-        naive_lat = paced_latency(pub, results, frame_payloads, max(1.0, agent_f / 2), 10.0)
-        naive_rss = rss_mb(naive.pid)
-        naive.terminate()
-        naive.wait(10)
+        try:
+            assert naive.stdout is not None
+            naive.stdout.readline()
+            time.sleep(0.5)
+            naive_f = saturate(pub, results, "frame", frame_payloads)
+            naive_w = saturate(pub, results, "window", window_payloads)
+            naive_lat = paced_latency(pub, results, frame_payloads, max(1.0, agent_f / 2), 10.0)
+            naive_rss = rss_mb(naive.pid)
+        finally:
+            naive.terminate()
+            naive.wait(10)
         pub.stop()
         sub.stop()
 
