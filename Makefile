@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DEV_STAMP := $(VENV)/.dev-installed
 TRAIN_STAMP := $(VENV)/.train-installed
 
-.PHONY: install test lint typecheck pytest venv venv-train models evaluate bench demo clean system-deps
+.PHONY: demo-loop install test lint typecheck pytest venv venv-train models evaluate bench demo clean system-deps
 
 venv: $(DEV_STAMP)
 
@@ -58,6 +58,10 @@ bench: venv
 
 demo: venv system-deps
 	$(VENV)/bin/edge-agent demo
+
+# The retraining loop: motor-1 drifts, labels flow up, cloud-sync retrains and rolls out (~3 min).
+demo-loop: venv system-deps
+	$(VENV)/bin/edge-agent demo --loop
 
 # Install on this Debian gateway as a systemd service (see README: "Install on a gateway").
 install:

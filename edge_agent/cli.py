@@ -87,7 +87,7 @@ def _models(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from edge_agent.demo import run_demo
 
-    return run_demo(duration_s=args.duration, web_port=args.port)
+    return run_demo(duration_s=args.duration, web_port=args.port, loop=args.loop)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run broker, agent and simulated line locally until Ctrl-C")
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     demo.add_argument("--port", type=int, default=8080, help="status page port")
+    demo.add_argument("--loop", action="store_true", help="show the retraining loop: drift, labels, retrain, rollout")
     demo.set_defaults(handler=_demo)
 
     check = commands.add_parser("check-config", help="validate a config file and print its errors")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edge_agent.config import parse_config
 from edge_agent.demo_cloud import start_cloud
+from edge_agent.demo_loop import MissRate, RetrainLoop
 from edge_agent.devbroker import DevBroker
 from edge_agent.errors import EdgeAgentError
 
@@ -57,11 +58,11 @@ def demo_config(
     }
 
 
-def run_demo(duration_s: float | None = None, web_port: int = 8080) -> int:
+def run_demo(duration_s: float | None = None, web_port: int = 8080, loop: bool = False) -> int:
     """Run everything until Ctrl-C (or duration_s), then remove what it started."""
     from edge_agent.app import Agent
     from edge_agent.mqtt import MqttClient, MqttSettings
-    from models.training.simulators import LineSimulator, SimulatedAsset
+    from models.training.simulators import LineSchedule, LineSimulator, SimulatedAsset
 
     state_dir = Path(tempfile.mkdtemp(prefix="edge-demo-"))
     broker = DevBroker(workdir=state_dir / "broker")
@@ -94,9 +95,9 @@ def run_demo(duration_s: float | None = None, web_port: int = 8080) -> int:
         agent.start()
         runner = threading.Thread(target=agent.run, name="agent-main", daemon=True)
         runner.start()
-        camera = MqttClient(
-            MqttSettings(host="127.0.0.1", port=broker.port, client_id="demo-line-simulator"), lambda m: None
-        )
+        scorer = MissRate({})
+        camera = MqttClient(MqttSettings(host="127.0.0.1", port=broker.port, client_id="demo-line-simulator"), scorer)
+        camera.subscribe([f"{config.gateway.ns}/maintenance/motor-1/health"])
         camera.start()
         camera.wait_connected(10)
         publisher = camera
@@ -104,18 +105,21 @@ def run_demo(duration_s: float | None = None, web_port: int = 8080) -> int:
         def publish(topic: str, payload: bytes, props: dict[str, str] | None) -> None:
             publisher.publish(topic, payload, qos=1, user_properties=props)
 
-        bearing = config.assets
+        bearings = [asset.bearing for asset in config.assets if asset.bearing is not None]
         simulator = LineSimulator(
             publish,
             config.gateway.ns,
             ["cam-1", "cam-2"],
             [
-                SimulatedAsset("pump-1", bearing[0].bearing, 1780, fault="outer_race", fault_after_s=30),  # type: ignore[arg-type]
-                SimulatedAsset("pump-2", bearing[1].bearing, 2950, fault="imbalance", fault_after_s=60),  # type: ignore[arg-type]
-                SimulatedAsset("fan-1", bearing[2].bearing, 990, fault="looseness", fault_after_s=45),  # type: ignore[arg-type]
-                SimulatedAsset("motor-1", bearing[3].bearing, 1480),  # type: ignore[arg-type]
+                SimulatedAsset("pump-1", bearings[0], 1780, fault="outer_race", fault_after_s=30),
+                SimulatedAsset("pump-2", bearings[1], 2950, fault="imbalance", fault_after_s=60),
+                SimulatedAsset("fan-1", bearings[2], 990, fault="looseness", fault_after_s=45),
+                SimulatedAsset("motor-1", bearings[3], 1480),
             ],
+            LineSchedule(window_hz=4.0 if loop else 1.0),
         )
+        scorer.truth = simulator.truth
+        retrain_loop = RetrainLoop(simulator, cloud.url, cloud.admin_token, state_dir / "retrain") if loop else None
         simulator.start()
         ns = config.gateway.ns
         print(f"broker:        mqtt://127.0.0.1:{broker.port}  (mosquitto_sub -p {broker.port} -t '{ns}/#' -v)")
@@ -131,10 +135,14 @@ def run_demo(duration_s: float | None = None, web_port: int = 8080) -> int:
         last_report = started
         while not stop.wait(1.0):
             now = time.monotonic()
+            if retrain_loop is not None:
+                retrain_loop.tick(now - started)
             if now - last_report >= 10:
                 last_report = now
                 totals = agent.service.status_document()["totals"]
                 print(f"[{now - started:5.0f} s] sent {simulator.sent} agent {totals}", flush=True)
+                if retrain_loop is not None:
+                    print(f"[loop] {scorer.summary()}", flush=True)
             if duration_s is not None and now - started >= duration_s:
                 break
         return 0

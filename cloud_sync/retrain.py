@@ -1,0 +1,96 @@
+"""`cloud-sync retrain MODEL`: export labelled field samples, retrain, compare, register only if better.
+
+The training code lives in `models.training` (the `train` extra) and runs as a child process, so the service
+itself never imports it: export -> `python -m models.training.retrain` -> publish (re-signed by the fleet key).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import subprocess
+import sys
+import tarfile
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from cloud_sync.client import ApiClient, ProgressLine, build_package_tar
+from cloud_sync.errors import CloudSyncError
+from edge_agent.contracts import semver_key
+
+NOT_BETTER = 3
+
+
+def _current_version(client: ApiClient, model: str) -> str:
+    listed: list[dict[str, Any]] = client.call("GET", "/api/v1/models")
+    versions = [m["version"] for m in listed if m.get("name") == model]
+    if not versions:
+        raise CloudSyncError(f"no version of {model!r} is registered; publish one first")
+    return max(versions, key=semver_key)
+
+
+def _download_package(url: str, token: str, model: str, version: str, into: Path) -> Path:
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/api/v1/models/{model}/{version}/artifact", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=300) as response:
+        data = response.read()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for member in tar.getmembers():
+            if not member.isfile() or member.name.startswith("/") or ".." in Path(member.name).parts:
+                raise CloudSyncError(f"unexpected entry {member.name!r} in the {model}@{version} artifact")
+        tar.extractall(into, filter="data")
+    return into / model / version
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    print("$", " ".join(command), file=sys.stderr)
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def retrain(client: ApiClient, args: argparse.Namespace) -> int:
+    """Export, retrain against the newest registered version, print the comparison, publish if better."""
+    url, token = client.base_url, client.token
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="cloud-sync-retrain-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    current_version = _current_version(client, args.model)
+    current = _download_package(url, token, args.model, current_version, workdir / "current")
+    dataset = workdir / "dataset"
+    export = _run(
+        [sys.executable, "-m", "cloud_sync.cli", "export", args.model, "--out", str(dataset), "--only-labelled",
+         "--url", url, "--token", token]
+    )  # fmt: skip
+    if export.returncode != 0:
+        raise CloudSyncError(f"export failed: {export.stderr.strip()[-2000:]}")
+    command = [sys.executable, "-m", "models.training.retrain", args.model, str(dataset), "--current", str(current)]
+    command += ["--out", str(workdir / "candidate"), "--seed", str(args.seed)] + (["--quick"] if args.quick else [])
+    trained = _run(command)
+    print(trained.stdout, end="")
+    if trained.returncode == NOT_BETTER:
+        return NOT_BETTER
+    if trained.returncode != 0:
+        raise CloudSyncError(f"training failed: {trained.stderr.strip()[-3000:]}")
+    packages = sorted((workdir / "candidate" / args.model).glob("*/manifest.json"))
+    if not packages:
+        raise CloudSyncError("training reported success but wrote no package")
+    package = packages[-1].parent
+    tar_path = workdir / f"{args.model}-{package.name}.tar"
+    build_package_tar(package, tar_path)
+    status, answer = client.upload("/api/v1/models", tar_path, ProgressLine("publish", tar_path.stat().st_size))
+    if status not in (200, 201):
+        raise CloudSyncError(f"publishing {args.model}@{package.name} failed: HTTP {status} {answer}")
+    print(f"registered {args.model}@{package.name} (signed by the fleet key); roll it out with:")
+    print(f"  cloud-sync rollout {args.model} {package.name} --group GROUP")
+    return 0
+
+
+def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """The `retrain` sub-command."""
+    parser = commands.add_parser("retrain", help="retrain MODEL from labelled field samples", parents=parents)
+    parser.add_argument("model", metavar="MODEL")
+    parser.add_argument("--quick", action="store_true", help="small synthetic base set (demos, tests)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", help="where the dataset and candidate go (default: a new temp dir)")
+    parser.set_defaults(remote=retrain)
