@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Blueprint, Response, request
 from sqlmodel import col, select
 
-from cloud_sync import fleet, rollouts
+from cloud_sync import fleet, rollouts, telemetry
 from cloud_sync.context import json_body, json_response, require_admin, services
 from cloud_sync.db import session
 from cloud_sync.errors import NotFound, PayloadTooLarge, StorageError
@@ -137,6 +137,7 @@ def device(device_id: str) -> Response:
             raise NotFound(f"device {device_id} does not exist")
         document = fleet.device_out(db, found).model_dump(mode="json")
         document["history"] = [fleet.state_out(report).model_dump(mode="json") for report in fleet.history(db, found)]
+        document["outbox_drops"] = telemetry.drops(db, found.id).get(found.id, {})
     return json_response(document)
 
 

@@ -12,12 +12,15 @@ from sqlalchemy.exc import IntegrityError
 from cloud_sync import fleet
 from cloud_sync.context import json_body, json_response, principal, require_device, services
 from cloud_sync.db import now_ms, session
-from cloud_sync.errors import Forbidden, Unauthorized
+from cloud_sync.errors import Forbidden, PayloadTooLarge, Unauthorized
+from cloud_sync.intake import store_batch, store_payloads
 from cloud_sync.ranges import Unsatisfiable, parse_range
+from cloud_sync.records import decode_batch, interpret
 from cloud_sync.registry import get_version
 from cloud_sync.storage import ByteStream
 from cloud_sync.tables import Device
 from cloud_sync.wire import DesiredOut, ReportIn
+from cloud_sync.wire_data import BatchIn
 
 log = logging.getLogger(__name__)
 device_api = Blueprint("device", __name__)
@@ -61,6 +64,28 @@ def report(device_id: str) -> Response:
             # The same report arrived twice at once (a gateway retry); the other copy was stored.
             db.rollback()
     return Response(status=204)
+
+
+@device_api.post("/devices/<device_id>/batches")
+def batches(device_id: str) -> Response:
+    """Outbox upload: store each record once (device, stream, seq); acknowledge every seq the cloud now holds."""
+    caller = principal()
+    if caller.admin or caller.device_id != device_id:
+        raise Forbidden(f"this token may not act for device {device_id}")
+    found = services()
+    limit = found.settings.max_batch_bytes
+    request.max_content_length = limit + 1  # this route's own limit, not max_upload_bytes
+    body = json_body(BatchIn, limit)
+    if len(body.records) > found.settings.max_batch_records:
+        raise PayloadTooLarge(f"{len(body.records)} records; at most {found.settings.max_batch_records} per batch")
+    items = [interpret(record) for record in decode_batch(body)]
+    store_payloads(found.engine, found.storage, found.spool, items)
+    with session(found.engine) as db:
+        device = require_device(db, device_id)
+        db.flush()  # on PostgreSQL this locks the device row: one device's uploads are stored one after another
+        answer = store_batch(db, device.id, items, dict(body.drops))
+        db.commit()
+    return json_response(answer)
 
 
 def _chunks(stream: ByteStream, label: str) -> Iterator[bytes]:

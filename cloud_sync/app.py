@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from cloud_sync.api_admin import admin
+from cloud_sync.api_data import data_api
 from cloud_sync.api_device import device_api
 from cloud_sync.context import EXTENSION, Services, json_response
 from cloud_sync.db import create_db_engine, migrate
@@ -75,6 +76,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Flask:
     )
     app.register_blueprint(admin, url_prefix=API_PREFIX)
     app.register_blueprint(device_api, url_prefix=API_PREFIX)
+    app.register_blueprint(data_api, url_prefix=API_PREFIX)
     app.register_blueprint(page)
     _register_errors(app)
 

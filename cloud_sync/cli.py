@@ -13,9 +13,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cloud_sync import commands
+from cloud_sync import commands, retrain
 from cloud_sync.client import ApiClient
 from cloud_sync.errors import ClientError, CloudSyncError, ConfigError
+from cloud_sync.export import export
 
 log = logging.getLogger(__name__)
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -57,7 +58,7 @@ def _serve(args: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             threads=settings.threads,
-            max_request_body_size=settings.max_upload_bytes + (1 << 20),
+            max_request_body_size=max(settings.max_upload_bytes, settings.max_batch_bytes) + (1 << 20),
             ident="cloud-sync",
         )
     except OSError as exc:
@@ -135,6 +136,12 @@ def _parser() -> argparse.ArgumentParser:
     add.set_defaults(remote=commands.device_add)
     add.add_argument("device_id", metavar="ID")
     add.add_argument("--group", required=True, help="group of the device (created if new)")
+    dataset = client_command("export", "write a model's samples as a dataset (manifest.jsonl + files/)", export)
+    dataset.add_argument("model", metavar="MODEL")
+    dataset.add_argument("--out", type=Path, required=True, help="dataset directory (created; re-runs skip files)")
+    dataset.add_argument("--since-ms", type=int, help="only samples taken at or after this time (ms since the epoch)")
+    dataset.add_argument("--only-labelled", action="store_true", help="only samples that have a label")
+    retrain.add_parser(commands_, [remote])
     status = client_command("status", "models, devices and rollouts", commands.status)
     status.add_argument("--json", action="store_true", help="print the raw JSON")
     return parser

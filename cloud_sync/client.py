@@ -124,6 +124,11 @@ class ApiClient:
         _, answer = self._send(request)
         return _decode(answer)
 
+    def fetch(self, path: str) -> bytes:
+        """GET a path and return the body as bytes (sample contents)."""
+        _, answer = self._send(urllib.request.Request(f"{self.base_url}/api/v1{path}", method="GET"))
+        return answer
+
     def upload(self, path: str, file: Path, progress: ProgressLine) -> tuple[int, Any]:
         """POST a file as application/x-tar, reporting progress; returns status and decoded answer."""
         size = file.stat().st_size

@@ -108,9 +108,9 @@ def require_device(db: Session, device_id: str) -> Device:
     return device
 
 
-def json_body(model: type[Body]) -> Body:
-    """The request body validated against a wire model; BadRequest names every problem."""
-    limit = services().settings.max_json_bytes
+def json_body(model: type[Body], limit: int | None = None) -> Body:
+    """The request body validated against a wire model (at most limit bytes); BadRequest names every problem."""
+    limit = limit or services().settings.max_json_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"JSON bodies are limited to {limit} bytes")
     data = request.stream.read(limit + 1)

@@ -24,7 +24,7 @@ NOT_BETTER = 3
 
 
 def _current_version(client: ApiClient, model: str) -> str:
-    listed: list[dict[str, Any]] = client.call("GET", "/api/v1/models")
+    listed: list[dict[str, Any]] = client.call("GET", "/models")
     versions = [m["version"] for m in listed if m.get("name") == model]
     if not versions:
         raise CloudSyncError(f"no version of {model!r} is registered; publish one first")
@@ -39,7 +39,8 @@ def _download_package(url: str, token: str, model: str, version: str, into: Path
         data = response.read()
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         for member in tar.getmembers():
-            if not member.isfile() or member.name.startswith("/") or ".." in Path(member.name).parts:
+            unsafe = member.name.startswith("/") or ".." in Path(member.name).parts
+            if unsafe or not (member.isfile() or member.isdir()):
                 raise CloudSyncError(f"unexpected entry {member.name!r} in the {model}@{version} artifact")
         tar.extractall(into, filter="data")
     return into / model / version
@@ -78,7 +79,7 @@ def retrain(client: ApiClient, args: argparse.Namespace) -> int:
     package = packages[-1].parent
     tar_path = workdir / f"{args.model}-{package.name}.tar"
     build_package_tar(package, tar_path)
-    status, answer = client.upload("/api/v1/models", tar_path, ProgressLine("publish", tar_path.stat().st_size))
+    status, answer = client.upload("/models", tar_path, ProgressLine("publish", tar_path.stat().st_size))
     if status not in (200, 201):
         raise CloudSyncError(f"publishing {args.model}@{package.name} failed: HTTP {status} {answer}")
     print(f"registered {args.model}@{package.name} (signed by the fleet key); roll it out with:")

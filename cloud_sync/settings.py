@@ -49,6 +49,12 @@ class Settings(BaseModel):
         default=512 * 1024 * 1024, gt=0, description="Largest accepted model package tar, in bytes"
     )
     max_json_bytes: int = Field(default=1024 * 1024, gt=0, description="Largest accepted JSON request body, in bytes")
+    max_batch_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Largest accepted outbox batch body, in bytes (a sample travels base64 twice: ~1.8x its size)",
+    )
+    max_batch_records: int = Field(default=10_000, gt=0, description="Most records accepted in one outbox batch")
 
     @model_validator(mode="after")
     def _one_admin_token_source(self) -> Settings:

@@ -122,3 +122,104 @@ class RolloutDevice(SQLModel, table=True):
     state: str = Field(max_length=16)
     reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     updated_ts_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class Telemetry(SQLModel, table=True):
+    """One outbox record a gateway uploaded (the intake ledger: every stream, deduplicated on device+stream+seq)."""
+
+    __tablename__ = "telemetry"
+    __table_args__ = (
+        UniqueConstraint("device_id", "stream", "seq", name="uq_telemetry_record"),
+        Index("ix_telemetry_device_ts", "device_id", "ts_ms"),
+        Index("ix_telemetry_kind_ts", "kind", "ts_ms"),
+        Index("ix_telemetry_model_ts", "model_name", "ts_ms"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: str = Field(foreign_key="devices.id", max_length=64)
+    stream: str = Field(max_length=160)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    ts_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    received_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    kind: str = Field(max_length=32)
+    source: str | None = Field(default=None, max_length=128)
+    part_id: str | None = Field(default=None, max_length=128)
+    verdict: str | None = Field(default=None, max_length=32)
+    label: str | None = Field(default=None, max_length=64)
+    state: str | None = Field(default=None, max_length=64)
+    event_type: str | None = Field(default=None, max_length=64)
+    anomaly_score: float | None = Field(default=None)
+    model_name: str | None = Field(default=None, max_length=64)
+    model_version: str | None = Field(default=None, max_length=64)
+    body_sha256: str = Field(max_length=64)
+    document_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class DeviceDrop(SQLModel, table=True):
+    """The latest outbox drop counter a gateway reported for one priority class."""
+
+    __tablename__ = "device_drops"
+
+    device_id: str = Field(foreign_key="devices.id", primary_key=True, max_length=64)
+    drop_class: str = Field(primary_key=True, max_length=32)
+    count: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Sample(SQLModel, table=True):
+    """A hard example: metadata and provenance here, the bytes in the artifact store under a content address."""
+
+    __tablename__ = "samples"
+    __table_args__ = (
+        UniqueConstraint("device_id", "stream", "seq", name="uq_samples_record"),
+        Index("ix_samples_join_ts", "device_id", "source", "ts_ms"),
+        Index("ix_samples_join_part", "device_id", "source", "part_id"),
+        Index("ix_samples_model", "model_name", "id"),
+        Index("ix_samples_sha256", "input_sha256"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: str = Field(foreign_key="devices.id", max_length=64)
+    stream: str = Field(max_length=160)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    source: str = Field(max_length=128)
+    part_id: str | None = Field(default=None, max_length=128)
+    ts_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    reason: str = Field(max_length=32)
+    model_name: str = Field(max_length=64)
+    model_version: str = Field(max_length=64)
+    predicted: str | None = Field(default=None, max_length=64)
+    content_type: str = Field(max_length=64)
+    input_sha256: str = Field(max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    storage_key: str = Field(max_length=256)
+    label: str | None = Field(default=None, max_length=64)
+    label_origin: str | None = Field(default=None, max_length=32)
+    labelled_by: str | None = Field(default=None, max_length=128)
+    provenance_json: str = Field(sa_column=Column(Text, nullable=False))
+    received_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class SampleLabel(SQLModel, table=True):
+    """One label of a sample (the history): from the sample itself, a gateway label record, or a cloud labeller."""
+
+    __tablename__ = "sample_labels"
+    __table_args__ = (
+        UniqueConstraint("device_id", "record_seq", name="uq_sample_labels_record"),
+        Index("ix_sample_labels_sample", "sample_id"),
+        Index("ix_sample_labels_join_ts", "device_id", "source", "ts_ms"),
+        Index("ix_sample_labels_join_part", "device_id", "source", "part_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    sample_id: int | None = Field(default=None, foreign_key="samples.id")
+    device_id: str = Field(foreign_key="devices.id", max_length=64)
+    source: str = Field(max_length=128)
+    part_id: str | None = Field(default=None, max_length=128)
+    ts_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    label: str = Field(max_length=64)
+    via: str = Field(max_length=16)
+    origin: str = Field(max_length=32)
+    labelled_by: str = Field(max_length=128)
+    record_seq: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -1,0 +1,128 @@
+"""Batch intake: sample bytes into the artifact store, then one transaction for ledger, samples, labels and drops."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from cloud_sync import samples
+from cloud_sync.db import now_ms, session
+from cloud_sync.errors import StorageError
+from cloud_sync.records import Interpreted
+from cloud_sync.storage import Storage
+from cloud_sync.tables import DeviceDrop, Sample, Telemetry
+from cloud_sync.wire_data import BatchOut, RejectedOut
+
+log = logging.getLogger(__name__)
+RECORD_KEY = ["device_id", "stream", "seq"]
+TELEMETRY: Table = Telemetry.__table__  # type: ignore[attr-defined]
+DROPS: Table = DeviceDrop.__table__  # type: ignore[attr-defined]
+
+
+def _insert(db: Session, table: Table) -> Any:
+    """INSERT in the session's dialect, which knows ON CONFLICT (SQLite and PostgreSQL both do)."""
+    if db.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def store_payloads(engine: Engine, storage: Storage, spool: Path, items: list[Interpreted]) -> None:
+    """Put each new sample's bytes under its content address (before the rows that point at them are written)."""
+    wanted = {item.sample.input_sha256: item.payload for item in items if item.sample and item.payload is not None}
+    if not wanted:
+        return
+    with session(engine) as db:
+        known = set(db.exec(select(Sample.input_sha256).where(col(Sample.input_sha256).in_(list(wanted)))).all())
+    try:
+        spool.mkdir(parents=True, exist_ok=True)
+        for digest, payload in wanted.items():
+            if digest in known:
+                continue  # a stored sample has these very bytes already
+            with tempfile.NamedTemporaryFile(dir=spool, prefix="sample-") as handle:
+                handle.write(payload)
+                handle.flush()
+                storage.put(samples.storage_key(digest), Path(handle.name))
+    except OSError as exc:
+        raise StorageError(f"sample spool {spool}: {exc.strerror or exc}") from exc
+
+
+def _ledger(db: Session, device_id: str, items: list[Interpreted], received_ms: int) -> set[tuple[str, int]]:
+    """Insert the ledger rows, skipping records already there; returns the (stream, seq) of the new ones."""
+    if not items:
+        return set()
+    rows = [{**item.row, "device_id": device_id, "received_ms": received_ms} for item in items]
+    statement = (
+        _insert(db, TELEMETRY)
+        .on_conflict_do_nothing(index_elements=RECORD_KEY)
+        .returning(TELEMETRY.c.stream, TELEMETRY.c.seq)
+    )
+    return {(str(stream), int(seq)) for stream, seq in db.connection().execute(statement, rows)}
+
+
+def _warn_reused(db: Session, device_id: str, repeats: list[Interpreted]) -> None:
+    """Log records whose (stream, seq) came back with other content: the gateway's outbox started over."""
+    wanted = {(item.record.stream, item.record.seq): item.row["body_sha256"] for item in repeats}
+    seqs = sorted({seq for _, seq in wanted})
+    for start in range(0, len(seqs), 500):
+        query = select(Telemetry.stream, Telemetry.seq, Telemetry.body_sha256).where(
+            Telemetry.device_id == device_id, col(Telemetry.seq).in_(seqs[start : start + 500])
+        )
+        for stream, seq, digest in db.exec(query).all():
+            if (stream, seq) in wanted and wanted[(stream, seq)] != digest:
+                log.warning(
+                    "device %s sent %s seq %d again with other content; the first copy is kept "
+                    "(did its outbox start over?)",
+                    device_id,
+                    stream,
+                    seq,
+                )
+
+
+def _drops(db: Session, device_id: str, drops: dict[str, int], received_ms: int) -> None:
+    if not drops:
+        return
+    rows = [
+        {"device_id": device_id, "drop_class": name, "count": count, "updated_ms": received_ms}
+        for name, count in drops.items()
+    ]
+    statement = _insert(db, DROPS)
+    statement = statement.on_conflict_do_update(
+        index_elements=["device_id", "drop_class"],
+        set_={"count": statement.excluded["count"], "updated_ms": statement.excluded.updated_ms},
+    )
+    db.connection().execute(statement, rows)
+
+
+def store_batch(db: Session, device_id: str, items: list[Interpreted], drops: dict[str, int]) -> BatchOut:
+    """Store a checked batch once: new records, their samples and labels, and the drop counters."""
+    received_ms = now_ms()
+    # one order for every writer, so concurrent uploads of overlapping batches wait rather than deadlock
+    ordered = sorted(items, key=lambda item: (item.record.stream, item.record.seq))
+    inserted = _ledger(db, device_id, ordered, received_ms)
+    fresh = [item for item in ordered if (item.record.stream, item.record.seq) in inserted]
+    repeats = [item for item in ordered if (item.record.stream, item.record.seq) not in inserted]
+    if repeats:
+        _warn_reused(db, device_id, repeats)
+    samples.add_samples(db, device_id, [item for item in fresh if item.sample is not None], received_ms)
+    samples.add_labels(db, device_id, [item for item in fresh if item.label is not None], received_ms)
+    _drops(db, device_id, drops, received_ms)
+    rejected = [
+        RejectedOut(stream=item.record.stream, seq=item.record.seq, reason=item.refusal)
+        for item in fresh
+        if item.refusal is not None
+    ]
+    for refusal in rejected:
+        log.warning("device %s: %s seq %d refused: %s", device_id, refusal.stream, refusal.seq, refusal.reason)
+    log.debug("device %s: batch of %d records, %d new", device_id, len(items), len(fresh))
+    return BatchOut(
+        acked=[item.record.seq for item in items],
+        stored=len(fresh),
+        duplicates=len(repeats),
+        rejected=rejected,
+    )

@@ -1,0 +1,274 @@
+"""Hard examples: sample rows, label joins that hold in either arrival order, cloud labelling, listing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, insert, or_
+from sqlmodel import Session, col, select
+
+from cloud_sync.db import now_ms
+from cloud_sync.errors import NotFound
+from cloud_sync.records import Interpreted
+from cloud_sync.tables import Sample, SampleLabel
+from cloud_sync.wire_data import LabelIn, LabelOut, SampleDetail, SampleOut
+
+log = logging.getLogger(__name__)
+JOIN_WINDOW_MS = 2000
+# A gateway label record joins a sample; the label a sample came with and cloud labels are fixed to theirs.
+VIA_RECORD, VIA_SAMPLE, VIA_CLOUD = "record", "sample", "cloud"
+
+
+def storage_key(sha256: str) -> str:
+    """Where a sample's bytes live in the artifact store (content-addressed)."""
+    return f"samples/{sha256[:2]}/{sha256}"
+
+
+def _near(column: Any, ts_ms: int) -> ColumnElement[bool]:
+    return and_(column >= ts_ms - JOIN_WINDOW_MS, column <= ts_ms + JOIN_WINDOW_MS)
+
+
+def _candidates(db: Session, device_id: str, labels: list[SampleLabel]) -> list[Sample]:
+    """Samples of the device that some of the labels could belong to (one query for many labels)."""
+    parts = {label.part_id for label in labels if label.part_id is not None}
+    times = [label.ts_ms for label in labels if label.ts_ms is not None]
+    conditions: list[ColumnElement[bool]] = []
+    if parts:
+        conditions.append(col(Sample.part_id).in_(parts))
+    if times:
+        column = col(Sample.ts_ms)
+        conditions.append(and_(column >= min(times) - JOIN_WINDOW_MS, column <= max(times) + JOIN_WINDOW_MS))
+    if not conditions:
+        return []
+    sources = {label.source for label in labels}
+    query = select(Sample).where(Sample.device_id == device_id, col(Sample.source).in_(sources), or_(*conditions))
+    return list(db.exec(query).all())
+
+
+def choose(label: SampleLabel, candidates: list[Sample]) -> int | None:
+    """The sample a gateway label belongs to: same device and source, same part id, else nearest ts within 2 s."""
+
+    def rank(sample: Sample) -> tuple[int, int, int] | None:
+        if sample.device_id != label.device_id or sample.source != label.source:
+            return None
+        if label.part_id is not None and sample.part_id == label.part_id:
+            return 0, abs(sample.ts_ms - label.ts_ms) if label.ts_ms is not None else -sample.ts_ms, sample.seq
+        if label.ts_ms is None or (label.part_id is not None and sample.part_id is not None):
+            return None
+        distance = abs(sample.ts_ms - label.ts_ms)
+        return (1, distance, sample.seq) if distance <= JOIN_WINDOW_MS else None
+
+    ranked = [(key, sample.id) for sample in candidates if (key := rank(sample)) is not None]
+    return min(ranked)[1] if ranked else None
+
+
+def refresh_labels(db: Session, sample_ids: set[int]) -> None:
+    """Set each sample's current label: the newest cloud label, else the gateway's latest (by outbox order)."""
+    if not sample_ids:
+        return
+    db.flush()
+    found: dict[int, list[SampleLabel]] = {sample_id: [] for sample_id in sample_ids}
+    for label in db.exec(select(SampleLabel).where(col(SampleLabel.sample_id).in_(sample_ids))).all():
+        found[label.sample_id or 0].append(label)
+    for sample in db.exec(select(Sample).where(col(Sample.id).in_(sample_ids))).all():
+        labels = found.get(sample.id or 0, [])
+        cloud = [label for label in labels if label.via == VIA_CLOUD]
+        gateway = [label for label in labels if label.via != VIA_CLOUD]
+        chosen: SampleLabel | None = None
+        if cloud:
+            chosen = max(cloud, key=lambda label: label.id or 0)
+        elif gateway:
+            chosen = max(gateway, key=lambda label: (label.record_seq or 0, label.id or 0))
+        sample.label = chosen.label if chosen else None
+        sample.label_origin = chosen.origin if chosen else None
+        sample.labelled_by = chosen.labelled_by if chosen else None
+        db.add(sample)
+    db.flush()
+
+
+def _rejoin_near(db: Session, sample: Sample) -> set[int]:
+    """Gateway labels that may belong to a newly arrived sample are joined again; returns the samples touched."""
+    near = _near(col(SampleLabel.ts_ms), sample.ts_ms)
+    if sample.part_id is None:
+        condition = near
+    else:
+        condition = or_(col(SampleLabel.part_id) == sample.part_id, and_(near, col(SampleLabel.part_id).is_(None)))
+    query = select(SampleLabel).where(
+        SampleLabel.device_id == sample.device_id,
+        SampleLabel.source == sample.source,
+        SampleLabel.via == VIA_RECORD,
+        condition,
+    )
+    labels = list(db.exec(query).all())
+    candidates = _candidates(db, sample.device_id, labels) if labels else []
+    touched: set[int] = set()
+    for label in labels:
+        best = choose(label, candidates)
+        if best != label.sample_id:
+            touched.update(found for found in (label.sample_id, best) if found is not None)
+            label.sample_id = best
+            db.add(label)
+    return touched
+
+
+def add_samples(db: Session, device_id: str, items: list[Interpreted], received_ms: int) -> None:
+    """Rows for newly arrived samples (their bytes are stored already); pending labels join them."""
+    touched: set[int] = set()
+    for item in items:
+        doc = item.sample
+        assert doc is not None and item.payload is not None
+        sample = Sample(
+            device_id=device_id,
+            stream=item.record.stream,
+            seq=item.record.seq,
+            source=doc.source,
+            part_id=doc.part_id,
+            ts_ms=doc.ts_ms,
+            reason=doc.reason,
+            model_name=doc.model.name,
+            model_version=doc.model.version,
+            predicted=doc.predicted,
+            content_type=doc.content_type,
+            input_sha256=doc.input_sha256,
+            size=len(item.payload),
+            storage_key=storage_key(doc.input_sha256),
+            provenance_json=item.row["document_json"],
+            received_ms=received_ms,
+        )
+        db.add(sample)
+        db.flush()
+        assert sample.id is not None
+        touched.add(sample.id)
+        if doc.label is not None:
+            db.add(_label_row(sample, doc.label, VIA_SAMPLE, "capture", device_id, item.record.seq, received_ms))
+        db.flush()
+        touched |= _rejoin_near(db, sample)
+        db.flush()
+    refresh_labels(db, touched)
+
+
+def _label_row(
+    sample: Sample, label: str, via: str, origin: str, by: str, record_seq: int | None, created_ms: int
+) -> SampleLabel:
+    return SampleLabel(
+        sample_id=sample.id,
+        device_id=sample.device_id,
+        source=sample.source,
+        part_id=sample.part_id,
+        ts_ms=sample.ts_ms,
+        label=label,
+        via=via,
+        origin=origin,
+        labelled_by=by,
+        record_seq=record_seq,
+        created_ms=created_ms,
+    )
+
+
+def add_labels(db: Session, device_id: str, items: list[Interpreted], received_ms: int) -> None:
+    """Rows for newly arrived gateway label records, each joined to its sample when that is here already."""
+    rows = []
+    for item in items:
+        doc = item.label
+        assert doc is not None
+        rows.append(
+            SampleLabel(
+                device_id=device_id,
+                source=doc.source,
+                part_id=doc.part_id,
+                ts_ms=doc.ts_ms,
+                label=doc.label,
+                via=VIA_RECORD,
+                origin=doc.origin,
+                labelled_by=device_id,
+                record_seq=item.record.seq,
+                created_ms=received_ms,
+            )
+        )
+    if not rows:
+        return
+    candidates = _candidates(db, device_id, rows)
+    for row in rows:
+        row.sample_id = choose(row, candidates)
+    # one multi-row INSERT; the ORM's row-by-row flush costs more than the join itself
+    table: Table = SampleLabel.__table__  # type: ignore[attr-defined]
+    db.connection().execute(insert(table), [row.model_dump(exclude={"id"}) for row in rows])
+    refresh_labels(db, {row.sample_id for row in rows if row.sample_id is not None})
+
+
+def get_sample(db: Session, sample_id: int) -> Sample:
+    """One sample; NotFound when there is none."""
+    sample = db.get(Sample, sample_id)
+    if sample is None:
+        raise NotFound(f"sample {sample_id} does not exist")
+    return sample
+
+
+def label_sample(db: Session, sample_id: int, body: LabelIn) -> Sample:
+    """A cloud labeller confirms or corrects a sample's label; the history keeps every label."""
+    sample = get_sample(db, sample_id)
+    db.add(_label_row(sample, body.label, VIA_CLOUD, "cloud", body.by, None, now_ms()))
+    refresh_labels(db, {sample_id})
+    log.info("sample %d labelled %s by %s", sample_id, body.label, body.by)
+    return sample
+
+
+def list_samples(db: Session, filters: dict[str, Any], after_id: int, limit: int) -> list[Sample]:
+    """Samples matching the filters (model, labelled, reason, device, source, since_ms), by id, after after_id."""
+    query = select(Sample).where(col(Sample.id) > after_id)
+    if filters.get("model") is not None:
+        query = query.where(Sample.model_name == filters["model"])
+    if filters.get("labelled") is not None:
+        query = query.where(col(Sample.label).is_not(None) if filters["labelled"] else col(Sample.label).is_(None))
+    for name, column in (("reason", Sample.reason), ("device", Sample.device_id), ("source", Sample.source)):
+        if filters.get(name) is not None:
+            query = query.where(column == filters[name])
+    if filters.get("since_ms") is not None:
+        query = query.where(col(Sample.ts_ms) >= filters["since_ms"])
+    return list(db.exec(query.order_by(col(Sample.id)).limit(limit)).all())
+
+
+def sample_out(sample: Sample) -> SampleOut:
+    """Wire form of a sample."""
+    assert sample.id is not None
+    return SampleOut(
+        id=sample.id,
+        device=sample.device_id,
+        stream=sample.stream,
+        seq=sample.seq,
+        source=sample.source,
+        part_id=sample.part_id,
+        ts_ms=sample.ts_ms,
+        received_ms=sample.received_ms,
+        reason=sample.reason,
+        model=sample.model_name,
+        version=sample.model_version,
+        predicted=sample.predicted,
+        content_type=sample.content_type,
+        input_sha256=sample.input_sha256,
+        size=sample.size,
+        label=sample.label,
+        label_origin=sample.label_origin,
+        labelled_by=sample.labelled_by,
+        provenance=json.loads(sample.provenance_json),
+        content_url=f"/api/v1/samples/{sample.id}/content",
+    )
+
+
+def sample_detail(db: Session, sample: Sample) -> SampleDetail:
+    """A sample with its label history, oldest first."""
+    labels = db.exec(select(SampleLabel).where(SampleLabel.sample_id == sample.id).order_by(col(SampleLabel.id))).all()
+    history = [
+        LabelOut(
+            label=label.label,
+            via=label.via,
+            origin=label.origin,
+            by=label.labelled_by,
+            ts_ms=label.ts_ms,
+            created_ms=label.created_ms,
+        )
+        for label in labels
+    ]
+    return SampleDetail(**sample_out(sample).model_dump(), labels=history)
