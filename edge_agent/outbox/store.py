@@ -69,6 +69,11 @@ def _connect(path: Path) -> sqlite3.Connection:
     connection.execute("PRAGMA synchronous=FULL")
     connection.executescript(_SCHEMA)
     connection.execute("PRAGMA quick_check").fetchone()
+    if connection.execute("SELECT 1 FROM sqlite_sequence WHERE name = 'records'").fetchone() is None:
+        # A new outbox (first start, or a corrupt one moved aside) starts its seqs above any earlier outbox's:
+        # the cloud deduplicates on (device, stream, seq), so reused numbers would be taken for repeats.
+        start = int(time.time() * 1000) * 1000
+        connection.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('records', ?)", (start,))
     return connection
 
 

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from edge_agent.ota.http import CloudError, CloudUnavailable, Transport
 from edge_agent.outbox.store import Outbox
@@ -36,14 +37,16 @@ class Uploader:
         self.transport = transport
         self.settings = settings
         self.uploaded = 0
+        self.refused = 0
         self.failures = 0
+        self._batch_limit = settings.max_records
         self.last_error = ""
         self.connected = False
         self._stop = threading.Event()
 
     def upload_once(self) -> int:
         """Send one batch; returns how many records the cloud acknowledged (0 when there was nothing)."""
-        records = self.outbox.batch(self.settings.max_records, self.settings.max_bytes)
+        records = self.outbox.batch(self._batch_limit, self.settings.max_bytes)
         if not records:
             return 0
         body = json.dumps(
@@ -66,13 +69,33 @@ class Uploader:
         response = self.transport.request("POST", url, headers, body)
         if response.status >= 500:
             raise CloudUnavailable(f"batch upload: HTTP {response.status}")
+        if response.status in (400, 413):
+            return self._refused(records, response.status, response.read_all(2048))
         if response.status != 200:
             raise CloudError(f"batch upload refused: HTTP {response.status} {response.read_all(2048)!r}")
+        self._batch_limit = self.settings.max_records
         sent = {r.seq for r in records}
         acked = [int(s) for s in response.json().get("acked", []) if int(s) in sent]
         removed = self.outbox.acknowledge(acked)
         self.uploaded += removed
         return removed
+
+    def _refused(self, records: list[Any], status: int, detail: bytes) -> int:
+        """A refused batch is split until the one record the cloud cannot take is found, and then dropped,
+        so one bad record never blocks the outbox behind it."""
+        if len(records) > 1:
+            self._batch_limit = max(1, len(records) // 2)
+            log.warning("cloud refused a batch of %d (HTTP %d); retrying in smaller batches", len(records), status)
+            return 0
+        self.refused += 1
+        log.error(
+            "cloud refused record %s/%d for good (HTTP %d: %r); dropped",
+            records[0].stream,
+            records[0].seq,
+            status,
+            detail[:300],
+        )
+        return self.outbox.acknowledge([records[0].seq])
 
     def run(self) -> None:
         """Drain until stop(); an outage only delays records, it never loses them."""

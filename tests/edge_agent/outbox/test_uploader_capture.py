@@ -109,3 +109,41 @@ def test_a_plc_label_joins_its_part_and_a_disagreement_is_captured() -> None:
     by_time = capture.join_label("cam-1", "ok", None, 1007 + 500)
     assert by_time is not None and by_time.part_id == "P7"
     assert capture.join_label("cam-1", "ok", None, 1007 + 60_000) is None
+
+
+class PickyCloud(BatchCloud):
+    """Refuses (400) any batch that holds a record it cannot read."""
+
+    def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None, timeout: float = 30.0
+    ) -> HttpResponse:
+        document = json.loads(body or b"{}")
+        if any(base64.b64decode(r["body_b64"]) == b"poison" for r in document["records"]):
+            return HttpResponse(400, {}, iter([b'{"error": "bad_batch"}']))
+        return super().request(method, url, headers, body, timeout)
+
+
+def test_one_record_the_cloud_refuses_is_isolated_and_dropped_without_blocking_the_rest(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db", budget_bytes=64 * 1024 * 1024, commit_interval_s=0.005)
+    futures = [outbox.append("events", "event", b"poison" if i == 37 else f"e{i}".encode()) for i in range(100)]
+    seqs = [f.result(5) for f in futures]
+    cloud = PickyCloud()
+    uploader = Uploader(outbox, cloud, UploaderSettings("http://cloud", "gw-1", "t", max_records=64))
+    for _ in range(60):
+        if outbox.count == 0:
+            break
+        uploader.upload_once()
+    assert outbox.count == 0 and uploader.refused == 1
+    assert {seq for _, seq in cloud.stored} == {s for i, s in enumerate(seqs) if i != 37}
+    outbox.close()
+
+
+def test_a_new_outbox_numbers_its_records_above_any_earlier_one(tmp_path: Path) -> None:
+    first = Outbox(tmp_path / "a.db", budget_bytes=1024 * 1024)
+    old = first.append("events", "event", b"x").result(5)
+    first.close()
+    (tmp_path / "a.db").unlink()  # e.g. a corrupt file was moved aside
+    second = Outbox(tmp_path / "a.db", budget_bytes=1024 * 1024)
+    new = second.append("events", "event", b"y").result(5)
+    assert old is not None and new is not None and new > old
+    second.close()
