@@ -8,6 +8,7 @@ submitted gets a result. Run: .venv/bin/python bench/activation.py
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import sys
 import threading
@@ -56,7 +57,7 @@ def main() -> int:
     time.sleep(1.0)
     done.set()
     thread.join()
-    around = [b - a for a, b in zip(stamps, stamps[1:]) if swap_started - 0.1 <= b <= built + 0.2]
+    around = [b - a for a, b in itertools.pairwise(stamps) if swap_started - 0.1 <= b <= built + 0.2]
     print(
         f"steady state: {len(steady)} results, gap p50 {statistics.median(steady) * 1000:.2f} ms, "
         f"max {steady.max() * 1000:.2f} ms"
