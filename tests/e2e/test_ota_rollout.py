@@ -15,17 +15,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
-from werkzeug.serving import make_server
 
-from cloud_sync.app import create_app, dispose
-from cloud_sync.settings import Settings
 from edge_agent.devbroker import DevBroker
 from models.training.vibration import generate_window, to_message
 from tests.builders import resign
 from tests.e2e.agent_process import AgentProcess
+from tests.e2e.cloud_server import serve_cloud
 from tests.mqtt_probe import Probe
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,32 +32,7 @@ MODEL = "bearing-health"
 
 @pytest.fixture
 def cloud(tmp_path: Path) -> Iterator[tuple[Flask, str, Path]]:
-    key = Ed25519PrivateKey.generate()
-    key_path = tmp_path / "fleet" / "fleet.key"
-    key_path.parent.mkdir()
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    key_path.chmod(0o600)
-    public = key_path.with_suffix(".pub")
-    public.write_bytes(
-        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    settings = Settings.model_validate(
-        {
-            "state_dir": tmp_path / "cloud",
-            "database_url": f"sqlite:///{tmp_path / 'cloud.db'}",
-            "signing_key_path": key_path,
-            "admin_token": ADMIN["Authorization"].split()[1],
-        }
-    )
-    app = create_app(settings)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{server.server_port}", public
-    server.shutdown()
-    dispose(app)
+    yield from serve_cloud(tmp_path, ADMIN["Authorization"].split()[1])
 
 
 def _version(tmp_path: Path, version: str, **manifest_edits: Any) -> bytes:

@@ -7,7 +7,6 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,15 +14,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from werkzeug.serving import make_server
 
-from cloud_sync.app import create_app, dispose
-from cloud_sync.settings import Settings
 from edge_agent.devbroker import DevBroker
 from models.training.vibration import STATES, VibrationDomain, generate_window, to_message
 from tests.e2e.agent_process import AgentProcess
+from tests.e2e.cloud_server import serve_cloud
 from tests.mqtt_probe import Probe
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,31 +32,8 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture
 def cloud(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    key = Ed25519PrivateKey.generate()
-    key_path = tmp_path / "fleet.key"
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    key_path.chmod(0o600)
-    public = tmp_path / "fleet.pub"
-    public.write_bytes(
-        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    settings = Settings.model_validate(
-        {
-            "state_dir": tmp_path / "cloud",
-            "database_url": f"sqlite:///{tmp_path / 'cloud.db'}",
-            "signing_key_path": key_path,
-            "admin_token": TOKEN,
-        }
-    )
-    app = create_app(settings)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", public
-    server.shutdown()
-    dispose(app)
+    for _app, url, public in serve_cloud(tmp_path, TOKEN):
+        yield url, public
 
 
 def _cli(*args: str) -> str:

@@ -245,7 +245,6 @@ def test_to_message_round_trips(binary: bool) -> None:
 
 
 def test_onnx_export_matches_sklearn_and_numpy_anomaly() -> None:
-    pytest.importorskip("skl2onnx")
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
