@@ -162,8 +162,10 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def start_agent(port: int, workdir: Path) -> tuple[subprocess.Popen[bytes], float]:
+def start_agent(port: int, workdir: Path, extra: dict[str, Any] | None = None) -> tuple[subprocess.Popen[bytes], float]:
+    """`edge-agent run` on the demo config (plus `extra` sections); returns it and its time to ready."""
     config = demo_config(port, workdir, MODELS, MODELS / "keys", web_port=0)
+    config.update(extra or {})
     config["mqtt"]["status_interval_s"] = 1.0
     config["queues"] = {"frames": {"size": 64, "policy": "drop_oldest"}, "workers": 2, "max_batch": 32}
     path = workdir / "config.yaml"
