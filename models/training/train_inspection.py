@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
 import os
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,78 +14,39 @@ from typing import Any
 import numpy as np
 
 from edge_agent.contracts import (
-    GrayscaleStep,
     InputSpec,
     OutputSpec,
     OutputTensor,
     Quantization,
-    ResizeStep,
-    ScaleStep,
     Thresholds,
 )
-from edge_agent.pipelines.image_preprocess import preprocess_image
-from models.training import surfaces
 from models.training.eval_inspection import agreement, choose_ng_score, inspection_metrics, meets_bar, verdicts
+from models.training.inspection_data import (
+    ASPECT,
+    FAINT_DEFECTS,
+    FAINT_SHARE,
+    HELDOUT_DOMAIN,
+    LITERT_INPUT,
+    ONNX_INPUT,
+    TRAIN_CYCLE,
+    TRAIN_DOMAIN,
+    WIDTHS,
+    _dihedral,
+    _seed_tags,
+    _to_float,
+    render_split,
+)
+from models.training.inspection_export import _LiteRT, _Onnx, to_litert, to_onnx_int8
+from models.training.inspection_network import build_model
+from models.training.inspection_report import _card
 from models.training.package import TrainedModel
-from models.training.surfaces import CLASSES, DefectSpec, SurfaceDomain, domain_dict, generate_surface
+from models.training.surfaces import CLASSES, domain_dict
 
 logger = logging.getLogger(__name__)
 
 VERSION = "1.0.0"
-SIDE = 256
-MIN_PX = 128
-WIDTHS = (128, 512)  # native image widths drawn uniformly (both ends included)
-ASPECT = (0.75, 4 / 3)  # height / width
 LOW_MARGIN = 0.2
 SELFTEST_ITEMS = 32
-_STEPS: list[GrayscaleStep | ResizeStep | ScaleStep] = [
-    GrayscaleStep(),
-    ResizeStep(width=SIDE, height=SIDE, interpolation="area"),
-    ScaleStep(factor=1 / 255),
-]
-LITERT_INPUT = InputSpec(
-    name="image",
-    shape=[-1, SIDE, SIDE, 1],
-    dtype="uint8",
-    layout="NHWC",
-    quantization=Quantization(scale=1 / 255, zero_point=0),
-    preprocessing=list(_STEPS),
-    min_image_px=MIN_PX,
-)
-ONNX_INPUT = InputSpec(
-    name="image",
-    shape=[-1, SIDE, SIDE, 1],
-    dtype="float32",
-    layout="NHWC",
-    preprocessing=list(_STEPS),
-    min_image_px=MIN_PX,
-)
-# training sees a slightly wider domain than the spec, so the spec's edges are not the model's edges
-TRAIN_DOMAIN = SurfaceDomain(
-    mean_grey=(70.0, 190.0),
-    gradient=(0.0, 0.3),
-    noise_sigma=(0.0, 7.0),
-    blur_sigma=(0.0, 1.2),
-    texture_sigma=(1.2, 7.0),
-)
-HELDOUT_DOMAIN = SurfaceDomain()
-# training-only: a share of the defects is drawn from the faint end of (and a little beyond) the spec,
-# where the misses are; validation and held-out data keep exactly the DESIGN §10 ranges
-FAINT_DEFECTS = DefectSpec(
-    scratch_width_px=(0.8, 3.0),
-    scratch_length=(0.12, 0.60),
-    scratch_contrast=(20.0, 38.0),
-    pit_diameter=(0.018, 0.06),
-    pit_contrast=(32.0, 55.0),
-    crack_length=(0.08, 0.40),
-    crack_width_px=(0.7, 2.0),
-    crack_contrast=(24.0, 42.0),
-    stain_diameter=(0.07, 0.26),
-    stain_contrast=(9.0, 18.0),
-)
-FAINT_SHARE = 0.5  # of the training defects
-# training class mix: more ok frames (the false rejects) and fewer of the easy pits than a plain cycle
-TRAIN_CYCLE = (0, 1, 3, 4, 0, 2, 1, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -108,146 +67,6 @@ class Recipe:
 
 FULL = Recipe(n_train=8000, n_val=1500, n_test=1500, epochs=14, lr=2e-3)
 QUICK = Recipe(n_train=100, n_val=50, n_test=60, epochs=1, n_calib=16, workers=1)
-
-
-def _seed_tags(seed: int) -> dict[str, int]:
-    """Disjoint generator seeds per split: held-out data never shares a seed with training."""
-    return {"train": 1000 * seed + 11, "val": 1000 * seed + 22, "test": 1000 * seed + 33}
-
-
-GRID = 16  # cells per side of the training-only defect map (one cell = 16x16 model pixels)
-
-
-def _cell_map(mask: np.ndarray, label_idx: int) -> np.ndarray:
-    """Class index per model-space grid cell: the defect class where the mask touches the cell, else 0."""
-    import cv2
-
-    cover = cv2.resize(mask.astype(np.float32), (GRID, GRID), interpolation=cv2.INTER_AREA)
-    # 0.004 of a cell is one model pixel: a thin scratch crossing the cell counts
-    return np.where(cover > 0.004, label_idx, 0).astype(np.uint8)
-
-
-def _render_range(
-    tag: int, start: int, stop: int, domain: SurfaceDomain, training: bool = False
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Items start..stop of one split: uint8 model inputs, class indices, cell maps, native (h, w).
-
-    Evaluation splits cycle the classes and draw defects from the spec. A training split uses
-    ``TRAIN_CYCLE`` and draws ``FAINT_SHARE`` of its defects from ``FAINT_DEFECTS``.
-    """
-    inputs = np.empty((stop - start, SIDE, SIDE, 1), np.uint8)
-    classes = np.empty(stop - start, np.int64)
-    cells = np.empty((stop - start, GRID, GRID), np.uint8)
-    sizes = np.empty((stop - start, 2), np.int64)
-    for row, index in enumerate(range(start, stop)):
-        rng = np.random.default_rng([tag, index])
-        label_idx = TRAIN_CYCLE[index % len(TRAIN_CYCLE)] if training else index % len(CLASSES)
-        faint = training and label_idx != 0 and np.random.default_rng([tag, index, 1]).random() < FAINT_SHARE
-        if training:
-            # log-uniform: small frames (upsampled, blurrier defects) are the weak spot, half are < 256 px
-            width = min(WIDTHS[1], int(math.exp(rng.uniform(math.log(WIDTHS[0]), math.log(WIDTHS[1] + 1)))))
-        else:
-            width = int(rng.integers(WIDTHS[0], WIDTHS[1] + 1))
-        height = max(MIN_PX, round(width * rng.uniform(*ASPECT)))
-        # the renderers read the module-level spec; swap it for this one draw only
-        spec = surfaces.DEFECTS
-        surfaces.DEFECTS = FAINT_DEFECTS if faint else spec
-        try:
-            sample = generate_surface(rng, CLASSES[label_idx], (height, width), domain)
-        finally:
-            surfaces.DEFECTS = spec
-        # exactly what the gateway computes from the decoded camera frame
-        inputs[row] = preprocess_image(sample.image, LITERT_INPUT)
-        classes[row], sizes[row] = label_idx, (height, width)
-        cells[row] = _cell_map(sample.mask, label_idx)
-    return inputs, classes, cells, sizes
-
-
-def render_split(
-    tag: int, n: int, domain: SurfaceDomain, workers: int = 1, training: bool = False
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Render a split of n items (classes interleaved), optionally in worker processes."""
-    if workers <= 1 or n < 200:
-        return _render_range(tag, 0, n, domain, training)
-    bounds = [int(b) for b in np.linspace(0, n, 4 * workers + 1)]
-    starts, stops = bounds[:-1], bounds[1:]
-    # spawn, not fork: the parent may already hold TensorFlow threads
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        parts = list(
-            pool.map(
-                _render_range, [tag] * len(starts), starts, stops, [domain] * len(starts), [training] * len(starts)
-            )
-        )
-    x, y, cells, sizes = (np.concatenate([p[i] for p in parts]) for i in range(4))
-    return x, y, cells, sizes
-
-
-def _dihedral(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """Same random flip/transpose per item on images and cell maps: a turned surface keeps its class."""
-    outs = [a.copy() for a in arrays]
-    code = rng.integers(0, 8, len(arrays[0]))
-    for c in range(1, 8):
-        idx = np.flatnonzero(code == c)
-        if idx.size == 0:
-            continue
-        for out in outs:
-            part = out[idx]
-            if c & 1:
-                part = part[:, :, ::-1]
-            if c & 2:
-                part = part[:, ::-1]
-            if c & 4:
-                part = np.swapaxes(part, 1, 2)
-            out[idx] = part
-    return outs
-
-
-def _to_float(x: np.ndarray) -> np.ndarray:
-    """uint8 grey pixels to the float 0..1 input of the Keras/ONNX model (ScaleStep 1/255)."""
-    return x.astype(np.float32) * np.float32(1 / 255)
-
-
-ARCHITECTURE = [
-    ("conv 4x4 /4", 16),
-    ("conv 3x3", 16),
-    ("conv 3x3 /2", 32),
-    ("conv 3x3", 32),
-    ("conv 3x3 /2", 64),
-    ("conv 3x3", 64),
-    ("conv 3x3", 64),
-]
-
-
-def build_model() -> tuple[Any, Any]:
-    """Small CNN (strided conv-bn-relu, global max+avg pool, softmax) and its training twin.
-
-    The training twin adds a 1x1-conv defect map over the 16x16 feature grid, supervised with the
-    generator's masks: dense "where is the defect" feedback teaches small-defect detectors much
-    faster than one label per image. Only the classifier is exported.
-    """
-    import keras
-    from keras import layers
-
-    inp = keras.Input((SIDE, SIDE, 1), name="image")
-    # frames differ by mean grey (80-180); removing each frame's mean leaves the defects to learn
-    x = layers.Subtract()([inp, layers.GlobalAveragePooling2D(keepdims=True)(inp)])
-    for desc, filters in ARCHITECTURE:
-        kernel = int(desc.split()[1][0])
-        stride = int(desc.split("/")[1]) if "/" in desc else 1
-        x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=0.9)(x)
-        x = layers.ReLU()(x)
-    cell_logits = layers.Conv2D(len(CLASSES), 1, name="cell_logits")(x)
-    cells = layers.Softmax(name="defect_map")(cell_logits)
-    # max pooling keeps a small defect's evidence that an average over the frame would dilute; the
-    # pooled defect-map logits hand the classifier the densely supervised detectors directly
-    pooled = layers.Concatenate()(
-        [layers.GlobalMaxPooling2D()(x), layers.GlobalAveragePooling2D()(x), layers.GlobalMaxPooling2D()(cell_logits)]
-    )
-    pooled = layers.Dropout(0.1)(pooled)
-    probs = layers.Dense(len(CLASSES), activation="softmax", name="class_probabilities")(pooled)
-    classifier = keras.Model(inp, probs, name="surface_inspection")
-    return classifier, keras.Model(inp, [probs, cells], name="surface_inspection_train")
 
 
 def _fit(
@@ -291,136 +110,6 @@ def _predict_float(model: Any, x: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(_to_float(x), batch_size=64, verbose=0), np.float64)
 
 
-def to_litert(model: Any, calib: np.ndarray) -> bytes:
-    """Full-integer int8 TFLite with uint8 input (scale 1/255, zero point 0) and uint8 output."""
-    import tensorflow as tf
-
-    def representative() -> Any:
-        # one frame spanning 0..1 pins the input range so the quantized input is the grey pixel
-        span = np.zeros((1, SIDE, SIDE, 1), np.float32)
-        span[0, 0, 0, 0] = 1.0
-        yield [span]
-        for item in calib:
-            yield [_to_float(item[None])]
-
-    with tempfile.TemporaryDirectory() as tmp:
-        # a SavedModel freezes the Keras 3 variables; a bare concrete function would keep resource reads
-        model.export(tmp, format="tf_saved_model", verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.uint8
-        converter.inference_output_type = tf.uint8
-        return bytes(converter.convert())
-
-
-class _LiteRT:
-    """Minimal LiteRT runner for evaluation (the gateway has its own adapter)."""
-
-    def __init__(self, model_bytes: bytes) -> None:
-        """Load the flatbuffer into an interpreter."""
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_content=model_bytes, num_threads=2)
-        self.interpreter.allocate_tensors()
-        self.inp = self.interpreter.get_input_details()[0]
-        self.out = self.interpreter.get_output_details()[0]
-
-    @property
-    def input_quantization(self) -> Quantization:
-        """Input scale and zero point as stored in the model."""
-        scale, zero = self.inp["quantization"]
-        return Quantization(scale=float(scale), zero_point=int(zero))
-
-    @property
-    def output_quantization(self) -> Quantization:
-        """Output scale and zero point as stored in the model."""
-        scale, zero = self.out["quantization"]
-        return Quantization(scale=float(scale), zero_point=int(zero))
-
-    def raw(self, x: np.ndarray) -> np.ndarray:
-        """Quantized outputs for a uint8 batch, run one item at a time."""
-        rows = []
-        for item in x:
-            self.interpreter.set_tensor(self.inp["index"], item[None])
-            self.interpreter.invoke()
-            rows.append(self.interpreter.get_tensor(self.out["index"])[0].copy())
-        return np.stack(rows)
-
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """Dequantized class probabilities for a uint8 batch."""
-        q = self.output_quantization
-        return (self.raw(x).astype(np.float64) - q.zero_point) * q.scale
-
-    def latency_ms(self, item: np.ndarray, runs: int = 30) -> float:
-        """Median single-item latency on this machine."""
-        times = []
-        for _ in range(runs):
-            started = time.perf_counter()
-            self.raw(item[None])
-            times.append((time.perf_counter() - started) * 1000)
-        return float(np.median(times))
-
-
-def to_onnx_int8(model: Any, calib: np.ndarray, workdir: Path) -> bytes:
-    """Export to ONNX (opset 17) with tf2onnx, then quantize to int8 QDQ with a calibration reader."""
-    import onnx
-    import tensorflow as tf
-    import tf2onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    spec = (tf.TensorSpec((None, SIDE, SIDE, 1), tf.float32, name="image"),)
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=17)
-    float_path, pre_path, int8_path = workdir / "f32.onnx", workdir / "pre.onnx", workdir / "int8.onnx"
-    onnx.save(proto, str(float_path))
-    # folds batch norm into the convolutions so the quantizer sees one weight tensor per conv
-    quant_pre_process(str(float_path), str(pre_path), skip_symbolic_shape=True)
-
-    class Reader(CalibrationDataReader):
-        """Feeds calibration images one at a time."""
-
-        def __init__(self) -> None:
-            """Start at the first calibration image."""
-            self.items = iter(calib)
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            """Next calibration input or None when exhausted."""
-            item = next(self.items, None)
-            return None if item is None else {"image": _to_float(item[None])}
-
-    quantize_static(
-        str(pre_path),
-        str(int8_path),
-        Reader(),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QInt8,
-        weight_type=QuantType.QInt8,
-    )
-    return int8_path.read_bytes()
-
-
-class _Onnx:
-    """Minimal ONNX Runtime runner for evaluation."""
-
-    def __init__(self, model_bytes: bytes) -> None:
-        """Create a CPU session."""
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 2
-        self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.output_name = self.session.get_outputs()[0].name
-
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities for a float32 0..1 batch."""
-        parts = [self.session.run(None, {self.input_name: x[i : i + 64]})[0] for i in range(0, len(x), 64)]
-        return np.asarray(np.concatenate(parts), np.float64)
-
-
 def _select_selftest(
     labels: np.ndarray, probs: list[np.ndarray], ng_score: float, n: int = SELFTEST_ITEMS
 ) -> np.ndarray:
@@ -435,65 +124,6 @@ def _select_selftest(
     rest = [i for i in range(len(labels)) if i not in set(chosen)]
     chosen = (chosen + rest)[:n]
     return np.array(sorted(chosen), dtype=np.int64)
-
-
-def _metrics_table(metrics: dict[str, dict]) -> str:
-    """Markdown table of the headline metrics per model variant."""
-    keys = ["balanced_accuracy", "defect_recall", "false_reject_rate", "defect_type_accuracy", "accuracy"]
-    lines = ["| model | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for name, m in metrics.items():
-        lines.append(f"| {name} | " + " | ".join(f"{m[k]:.4f}" for k in keys) + " |")
-    return "\n".join(lines)
-
-
-def _confusion_table(matrix: list[list[int]]) -> str:
-    """Markdown confusion matrix, rows true, columns predicted."""
-    lines = ["| true \\ predicted | " + " | ".join(CLASSES) + " |", "|---" * (len(CLASSES) + 1) + "|"]
-    for label, row in zip(CLASSES, matrix, strict=True):
-        lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
-    return "\n".join(lines)
-
-
-def _card(training: dict[str, Any], runtime: str, size: int) -> str:
-    """Model card section: architecture, data recipe, held-out metrics, confusion matrix."""
-    arch = "\n".join(f"| {i + 1} | {d} | {f} |" for i, (d, f) in enumerate(ARCHITECTURE))
-    recipe = training["recipe"]
-    head = f"global max + average pool of layer {len(ARCHITECTURE)}, global max of the map, dropout 0.1, dense softmax"
-    return f"""## Surface inspection CNN ({runtime}, {size / 1024:.0f} KiB)
-
-Input: one grey 256x256 image (any camera frame >= 128 px, converted to grey and area-resized).
-Output: probabilities over {", ".join(CLASSES)}; verdict ng when 1 - p(ok) >= {training["ng_score"]}.
-
-| layer | op | filters |
-|---|---|---|
-| 0 | subtract the frame's mean grey | 1 |
-{arch}
-| {len(ARCHITECTURE) + 1} | 1x1 conv defect-map logits on the 16x16 grid | {len(CLASSES)} |
-| {len(ARCHITECTURE) + 2} | {head} | {len(CLASSES)} |
-
-Every conv is followed by batch norm (folded on export) and ReLU. Trained {recipe["epochs"]} epochs,
-Adam with a short warmup and cosine decay, random flips/transposes, plus a training-only 16x16 defect map supervised
-with the generator's masks (not exported); int8 post-training quantization calibrated on
-{recipe["n_calib"]} training images.
-
-### Data recipe
-Synthetic brushed-metal surfaces from `models/training/surfaces.py`, native widths
-{WIDTHS[0]}-{WIDTHS[1]} px with aspect (h/w) {ASPECT[0]:.2f}-{ASPECT[1]:.2f}, preprocessed exactly like the gateway.
-Train {recipe["n_train"]} (seed tag {recipe["seeds"]["train"]}, domain slightly wider than the spec, log-uniform
-widths, class mix {"/".join(CLASSES[i] for i in TRAIN_CYCLE)}, {recipe["train_faint_share"]:.0%} of the defects
-from the faint end of the contrast ranges and a little below),
-validation {recipe["n_val"]} (seed tag {recipe["seeds"]["val"]}, classes balanced, spec ranges, picks the threshold),
-held-out {recipe["n_test"]} (seed tag {recipe["seeds"]["test"]}, exactly the DESIGN §10 ranges).
-
-### Held-out metrics
-{_metrics_table(training["metrics"])}
-
-int8 vs float verdict agreement: LiteRT {training["agreement"]["litert_vs_float"]:.4f},
-ONNX {training["agreement"]["onnx_vs_float"]:.4f}; LiteRT vs ONNX {training["agreement"]["litert_vs_onnx"]:.4f}.
-
-### Confusion matrix ({runtime} int8, held-out)
-{_confusion_table(training["confusion_matrix"])}
-"""
 
 
 def train(seed: int = 0, quick: bool = False) -> list[TrainedModel]:
