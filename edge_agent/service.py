@@ -222,11 +222,12 @@ class AgentService:
                 self._sample(sample, joined.payload)
         return joined is not None
 
-    def _to_outbox(self, stream: str, priority: str, document: dict[str, Any]) -> None:
+    def _to_outbox(self, stream: str, priority: str, document: dict[str, Any], body: bytes | None = None) -> None:
         if self.outbox is None:
             return
         try:
-            self.outbox.append(stream, priority, json.dumps(document, separators=(",", ":")).encode())
+            encoded = body if body is not None else json.dumps(document, separators=(",", ":")).encode()
+            self.outbox.append(stream, priority, encoded)
         except EdgeAgentError as exc:
             log.warning("outbox refused a record: %s", exc)
 
@@ -262,15 +263,16 @@ class AgentService:
     def result(self, kind: str, item: WorkItem, document: dict[str, Any]) -> None:
         """Publish a result (QoS 1), store it, count it."""
         topic = self.topics.inspection(item.source) if kind == "inspection" else self.topics.health(item.source)
+        encoded = json.dumps(document, separators=(",", ":")).encode()  # once, for the broker and the outbox
         if self.publisher is not None:
-            self.publisher.publish(topic, json.dumps(document, separators=(",", ":")), qos=1)
+            self.publisher.publish(topic, encoded, qos=1)
         if self.store is not None:
             self.store.add_result(kind, document)
         if kind == "inspection":
             priority = "ng_result" if document["verdict"] == "ng" else "ok_result"
         else:
             priority = "alert" if document["anomaly"] or document["state"] != "healthy" else "health"
-        self._to_outbox(f"{kind}/{item.source}", priority, document)
+        self._to_outbox(f"{kind}/{item.source}", priority, document, encoded)
         if self.capture is not None:
             content_type = "application/json"
             if kind == "inspection":
