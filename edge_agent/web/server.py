@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from flask import Flask
@@ -46,7 +47,11 @@ class ServerHandle:
         task_dispatcher = getattr(self._server, "task_dispatcher", None)
         if task_dispatcher is not None:
             task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
-        self._thread.join(timeout)
+        # the loop thread may be inside a poll that re-registers a channel: keep emptying the map until it ends
+        deadline = time.monotonic() + timeout
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            wasyncore.close_all(socket_map)
+            self._thread.join(0.05)
         if self._thread.is_alive():
             log.warning("status page server did not stop within %.1f s", timeout)
 
