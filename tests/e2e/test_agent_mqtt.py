@@ -128,6 +128,7 @@ def test_no_qos1_result_is_lost_when_the_broker_is_killed_and_restarted(
     agent = AgentProcess(agent_config, tmp_path).start()
     try:
         probe.wait_for(f"{NS}/agent/demo-gw/status", 1, timeout=30)
+        time.sleep(1.5)  # the broker saves sessions every second (autosave_interval 1): let it save the agent's
         big = generate_surface(np.random.default_rng(3), "ok", (1600, 2400)).jpeg
         frames = 60
         for i in range(frames):

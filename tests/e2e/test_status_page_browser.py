@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -73,7 +73,10 @@ def served() -> Iterator[tuple[FakeView, ServerHandle]]:
 
 
 def wait(driver: WebDriver, condition: Any, message: str) -> Any:
-    return WebDriverWait(driver, WAIT_S, poll_frequency=0.1).until(condition, message)
+    # the page re-renders every refresh: an element read mid-render is stale, so that poll simply retries
+    return WebDriverWait(
+        driver, WAIT_S, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition, message)
 
 
 def loaded(driver: WebDriver, image: WebElement) -> bool:
@@ -95,11 +98,14 @@ def test_the_page_loads_and_its_numbers_move(browser: webdriver.Chrome, served: 
     assert browser.find_element(By.ID, "broker").text == "broker connected"
     assert "rejected" in browser.find_element(By.ID, "ota").text
     assert "sample 3" in browser.find_element(By.ID, "outbox").text
-    charts = browser.find_elements(By.CSS_SELECTOR, "#health img.chart")
-    assert len(charts) == 2
-    wait(browser, lambda d: all(loaded(d, c) for c in charts), "health charts did not load")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#health img.chart")) == 2
+    wait(
+        browser,
+        lambda d: all(loaded(d, c) for c in d.find_elements(By.CSS_SELECTOR, "#health img.chart")),
+        "health charts did not load",
+    )
     # and the live figures change between two reads
-    first = browser.find_element(By.CSS_SELECTOR, "#streams tbody tr").text
+    first = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#streams tbody tr").text, "no figures")
     wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#streams tbody tr").text != first, "figures froze")
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []
