@@ -163,6 +163,7 @@ class Agent:
         self.service.attach(self.mqtt)
         self.updater: Updater | None = None
         self.uploader: Uploader | None = None
+        self._processed_seen = 0
         if config.cloud.url:
             token = self._cloud_token(config, env)
             self.updater = self._build_updater(config, token, trusted)
@@ -174,7 +175,9 @@ class Agent:
                     device_id=config.cloud.device_id or config.gateway.id,
                     token=token,
                     max_records=config.outbox.batch_records,
+                    busy_share=config.outbox.upload_share_when_busy,
                 ),
+                busy=self._inference_busy,
             )
         self.notifier = SystemdNotifier(env)
         self._stop = threading.Event()
@@ -195,6 +198,13 @@ class Agent:
         self.web_settings = web
         self.web_app = create_app(self.web_view, web, environ=env)  # reads the password hash and keys now
         self.web: ServerHandle | None = None
+
+    def _inference_busy(self) -> bool:
+        """Whether inference had work since the last call (the uploader asks once per batch)."""
+        processed = self.stats.total("processed")
+        busy = processed != self._processed_seen or len(self.frames) > 0 or len(self.windows) > 0
+        self._processed_seen = processed
+        return busy
 
     def _ota_history(self) -> list[dict[str, Any]]:
         return list(self.updater.state.record.history) if self.updater is not None else []

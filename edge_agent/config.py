@@ -187,6 +187,12 @@ class OutboxConfig(_Section):
         default=50.0, gt=0, le=1000, description="Group-commit interval (power-loss window)"
     )
     batch_records: int = Field(default=1000, ge=1, le=10_000, description="Records per upload request")
+    upload_share_when_busy: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="While inference has work, the share of time the uploader may spend draining (1 = no pacing)",
+    )
 
 
 class LoggingConfig(_Section):

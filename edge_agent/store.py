@@ -160,7 +160,8 @@ class ResultStore:
     def close(self, timeout: float = 5.0) -> None:
         """Flush what is queued and stop the writer."""
         self._stopping.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():  # start-up may have failed before the writer started
+            self._thread.join(timeout)
         self.engine.dispose()
 
     def _row(self, item: tuple[str, dict[str, Any]] | SQLModel) -> SQLModel | None:

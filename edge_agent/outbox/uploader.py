@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,16 +28,29 @@ class UploaderSettings:
     max_bytes: int = 4 * 1024 * 1024
     idle_s: float = 1.0
     backoff_max_s: float = 60.0
+    # while inference has work, the uploader may spend at most this share of wall time on batches:
+    # the line's results come first, a backlog drains in the gaps (1.0 = never pace)
+    busy_share: float = 0.1
 
 
 class Uploader:
     """One thread: read a batch, POST it, delete what was acknowledged, back off while the cloud is away."""
 
-    def __init__(self, outbox: Outbox, transport: Transport, settings: UploaderSettings) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        transport: Transport,
+        settings: UploaderSettings,
+        busy: Callable[[], bool] = lambda: False,
+    ) -> None:
+        if not 0 < settings.busy_share <= 1:
+            raise ValueError(f"busy_share must be in (0, 1], got {settings.busy_share}")
         self.outbox = outbox
         self.transport = transport
         self.settings = settings
+        self.busy = busy
         self.uploaded = 0
+        self.paced_s = 0.0  # time spent yielding to inference
         self.refused = 0
         self.failures = 0
         self._batch_limit = settings.max_records
@@ -102,11 +116,14 @@ class Uploader:
         backoff = 1.0
         while not self._stop.is_set():
             try:
+                started = time.monotonic()
                 removed = self.upload_once()
                 self.connected = True
                 backoff = 1.0
                 if removed == 0:
                     self._stop.wait(self.settings.idle_s)
+                else:
+                    self._yield_to_inference(time.monotonic() - started)
             except CloudError as exc:
                 self.connected = False
                 self.failures += 1
@@ -117,6 +134,17 @@ class Uploader:
             except Exception:
                 log.exception("outbox uploader failed; retrying")
                 self._stop.wait(5.0)
+
+    def _yield_to_inference(self, spent_s: float) -> None:
+        """After a batch that took ``spent_s``, pause so batches take at most ``busy_share`` of the time
+        while inference is busy. Wall time, not CPU time: it also covers the cloud's side when the
+        cloud shares the machine, and on a slow link the pause is short next to the wait."""
+        share = self.settings.busy_share
+        if share >= 1 or not self.busy():
+            return
+        pause = spent_s * (1 - share) / share
+        self.paced_s += pause
+        self._stop.wait(pause)
 
     def stop(self) -> None:
         """Ask run() to return."""

@@ -53,6 +53,7 @@ def evaluate_inspection(n_per_class: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
         ng_score = pipeline.model.manifest.thresholds.ng_score or 0.5
         metrics = inspection_metrics(truth, np.asarray(probs), ng_score, labels)
+        metrics["by_size"] = _by_size(samples, truth, np.asarray(probs), ng_score, labels)
         metrics["ms_per_image_incl_decode"] = round(elapsed * 1000 / len(samples), 3)
         metrics["model_bytes"] = pipeline.model.manifest.size
         metrics["int8_vs_float_agreement_at_training"] = pipeline.model.manifest.training.get("metrics", {}).get(
@@ -64,6 +65,21 @@ def evaluate_inspection(n_per_class: int) -> dict[str, Any]:
         np.array(verdicts["surface-inspection"]) == "ng", np.array(verdicts["surface-inspection-onnx"]) == "ng"
     )
     return report
+
+
+def _by_size(
+    samples: list[Any], truth: list[str], probs: np.ndarray, ng_score: float, labels: list[str]
+) -> dict[str, dict[str, float]]:
+    """Recall, false rejects and type accuracy per frame width: where on the size range the errors are."""
+    widths = np.array([s.image.shape[1] for s in samples])
+    out = {}
+    for width in sorted(set(widths.tolist())):
+        pick = widths == width
+        sub = inspection_metrics([t for t, k in zip(truth, pick, strict=True) if k], probs[pick], ng_score, labels)
+        out[f"{width}px"] = {
+            key: sub[key] for key in ("n", "defect_recall", "false_reject_rate", "defect_type_accuracy")
+        }
+    return out
 
 
 def evaluate_maintenance(n_per_state: int) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import numpy as np
 
 from edge_agent.contracts import Quantization
 from models.training.inspection_data import SIDE, _to_float
+from models.training.onnx_unsigned import check_portable, to_unsigned
 
 
 def to_litert(model: Any, calib: np.ndarray) -> bytes:
@@ -121,7 +122,10 @@ def to_onnx_int8(model: Any, calib: np.ndarray, workdir: Path) -> bytes:
         activation_type=QuantType.QInt8,
         weight_type=QuantType.QInt8,
     )
-    return int8_path.read_bytes()
+    # signed int8 saturates ONNX Runtime's kernels on x86 CPUs without VNNI; the same values as uint8 do not
+    model_bytes = to_unsigned(int8_path.read_bytes())
+    check_portable(model_bytes, _to_float(calib[:64]))
+    return model_bytes
 
 
 class _Onnx:

@@ -384,7 +384,12 @@ def generate_surface(
 def generate_batch(
     seed: int, n_per_class: int, sizes: tuple[int, ...] = (256,), domain: SurfaceDomain | None = None
 ) -> list[SurfaceSample]:
-    """``n_per_class`` samples of every class, interleaved by class, sizes cycled; deterministic per seed."""
+    """``n_per_class`` samples of every class, interleaved by class; deterministic per seed.
+
+    Each class cycles through every size on its own (round i of class k takes size i + k): cycling one
+    counter over classes and sizes together would tie a class to a size whenever the two counts share
+    a factor (five classes, five sizes: every ``ok`` frame the smallest).
+    """
     if n_per_class < 0:
         raise ValueError(f"n_per_class must be >= 0, got {n_per_class}")
     if not sizes:
@@ -395,7 +400,7 @@ def generate_batch(
     for i in range(n_per_class):
         for k, label in enumerate(CLASSES):
             rng = np.random.default_rng([seed, i, k])
-            samples.append(generate_surface(rng, label, sizes[(i * len(CLASSES) + k) % len(sizes)], domain))
+            samples.append(generate_surface(rng, label, sizes[(i + k) % len(sizes)], domain))
     return samples
 
 

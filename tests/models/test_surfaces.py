@@ -45,6 +45,15 @@ def test_same_seed_gives_identical_samples() -> None:
         assert x.params == y.params
 
 
+def test_every_class_is_rendered_at_every_size() -> None:
+    # given as many sizes as classes (the held-out evaluation's 5 x 5), when rendering one round per size,
+    # then each class appears at each size once: no class is only ever seen at one size
+    sizes = (128, 192, 256, 384, 512)
+    batch = generate_batch(4, len(sizes), sizes=sizes)
+    pairs = {(s.label, s.image.shape[1]) for s in batch}
+    assert pairs == {(label, size) for label in CLASSES for size in sizes}
+
+
 def test_other_seed_gives_other_images() -> None:
     # given two seeds, when rendering, then the surfaces differ
     a = generate_batch(1, 1)[0]

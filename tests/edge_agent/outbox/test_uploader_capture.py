@@ -147,3 +147,47 @@ def test_a_new_outbox_numbers_its_records_above_any_earlier_one(tmp_path: Path) 
     new = second.append("events", "event", b"y").result(5)
     assert old is not None and new is not None and new > old
     second.close()
+
+
+class SlowCloud(BatchCloud):
+    """Each batch takes 20 ms to answer; counts the batches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches = 0
+
+    def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None, timeout: float = 30.0
+    ) -> HttpResponse:
+        time.sleep(0.02)
+        self.batches += 1
+        return super().request(method, url, headers, body, timeout)
+
+
+def test_the_uploader_yields_to_busy_inference_and_drains_at_full_speed_when_the_line_is_idle(
+    tmp_path: Path,
+) -> None:
+    # given a backlog and a cloud that takes 20 ms per batch
+    outbox = Outbox(tmp_path / "o.db", budget_bytes=64 * 1024 * 1024, commit_interval_s=0.005)
+    futures = [outbox.append("health/a", "health", f"h{i}".encode()) for i in range(20_000)]
+    futures[-1].result(10)
+    cloud = SlowCloud()
+    busy = threading.Event()
+    busy.set()
+    settings = UploaderSettings("http://cloud", "gw-1", "t", max_records=10, busy_share=0.2)
+    uploader = Uploader(outbox, cloud, settings, busy=busy.is_set)
+    thread = threading.Thread(target=uploader.run, daemon=True)
+    thread.start()
+    # when inference is busy for a second, then idle for a second
+    time.sleep(1.0)
+    while_busy = cloud.batches
+    busy.clear()
+    time.sleep(1.0)
+    while_idle = cloud.batches - while_busy
+    uploader.stop()
+    thread.join(5)
+    # then batches take at most about a fifth of the busy second, but still flow; idle, they run back to back
+    assert 1 <= while_busy <= 14
+    assert while_idle >= 2 * while_busy
+    assert uploader.paced_s > 0.5
+    outbox.close()
