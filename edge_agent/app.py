@@ -23,7 +23,7 @@ from edge_agent.ota.shadow import ShadowEvaluator
 from edge_agent.ota.updater import Updater, UpdaterSettings
 from edge_agent.outbox.capture import HardExampleCapture
 from edge_agent.outbox.store import Outbox
-from edge_agent.outbox.uploader import Uploader, UploaderSettings
+from edge_agent.outbox.uploader import InferenceLoad, Uploader, UploaderSettings
 from edge_agent.pipelines.inspection import QualityInspector
 from edge_agent.pipelines.maintenance import HealthMonitor
 from edge_agent.pipelines.workers import AssetDefaults, InspectionWorker, MaintenanceWorker, WorkerPool, WorkItem
@@ -177,7 +177,7 @@ class Agent:
                     max_records=config.outbox.batch_records,
                     busy_share=config.outbox.upload_share_when_busy,
                 ),
-                busy=self._inference_busy,
+                load=self._inference_load,
             )
         self.notifier = SystemdNotifier(env)
         self._stop = threading.Event()
@@ -199,12 +199,14 @@ class Agent:
         self.web_app = create_app(self.web_view, web, environ=env)  # reads the password hash and keys now
         self.web: ServerHandle | None = None
 
-    def _inference_busy(self) -> bool:
-        """Whether inference had work since the last call (the uploader asks once per batch)."""
+    def _inference_load(self) -> InferenceLoad:
+        """How busy inference was since the uploader last asked: inputs waiting in a queue, results made
+        meanwhile, or neither."""
         processed = self.stats.total("processed")
-        busy = processed != self._processed_seen or len(self.frames) > 0 or len(self.windows) > 0
-        self._processed_seen = processed
-        return busy
+        active, self._processed_seen = processed != self._processed_seen, processed
+        if len(self.frames) > 0 or len(self.windows) > 0:
+            return InferenceLoad.BACKLOGGED
+        return InferenceLoad.ACTIVE if active else InferenceLoad.IDLE
 
     def _ota_history(self) -> list[dict[str, Any]]:
         return list(self.updater.state.record.history) if self.updater is not None else []

@@ -188,10 +188,11 @@ class OutboxConfig(_Section):
     )
     batch_records: int = Field(default=1000, ge=1, le=10_000, description="Records per upload request")
     upload_share_when_busy: float = Field(
-        default=0.1,
+        default=0.05,
         gt=0,
         le=1,
-        description="While inference has work, the share of time the uploader may spend draining (1 = no pacing)",
+        description="While inputs wait for inference, the share of time the uploader may spend draining "
+        "(it grows while inference keeps up; 1 = no pacing)",
     )
 
 

@@ -9,12 +9,21 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
 from edge_agent.ota.http import CloudError, CloudUnavailable, Transport
 from edge_agent.outbox.store import Outbox
 
 log = logging.getLogger(__name__)
+
+
+class InferenceLoad(IntEnum):
+    """How busy the line's inference is, as the uploader sees it before each batch."""
+
+    IDLE = 0  # no inputs since the last batch: drain at full speed
+    ACTIVE = 1  # inputs flowing, none waiting: spare CPU, so the upload share grows batch by batch
+    BACKLOGGED = 2  # inputs waiting for a worker: the CPU is the line's bottleneck, back to the floor
 
 
 @dataclass(frozen=True)
@@ -28,9 +37,13 @@ class UploaderSettings:
     max_bytes: int = 4 * 1024 * 1024
     idle_s: float = 1.0
     backoff_max_s: float = 60.0
-    # while inference has work, the uploader may spend at most this share of wall time on batches:
+    # while inputs wait for inference, the uploader may spend at most this share of wall time on batches:
     # the line's results come first, a backlog drains in the gaps (1.0 = never pace)
-    busy_share: float = 0.1
+    busy_share: float = 0.05
+    # while inference is active without a queue, the share grows by this much per batch (up to 1)
+    share_step: float = 0.05
+    # smaller batches while paced: short bursts interleave with inference instead of stalling it
+    busy_records: int = 200
 
 
 class Uploader:
@@ -41,14 +54,16 @@ class Uploader:
         outbox: Outbox,
         transport: Transport,
         settings: UploaderSettings,
-        busy: Callable[[], bool] = lambda: False,
+        load: Callable[[], InferenceLoad] = lambda: InferenceLoad.IDLE,
     ) -> None:
         if not 0 < settings.busy_share <= 1:
             raise ValueError(f"busy_share must be in (0, 1], got {settings.busy_share}")
         self.outbox = outbox
         self.transport = transport
         self.settings = settings
-        self.busy = busy
+        self.load = load
+        self.share = 1.0  # of wall time the uploader may take now (additive increase, reset on a backlog)
+        self._last_load = InferenceLoad.IDLE
         self.uploaded = 0
         self.paced_s = 0.0  # time spent yielding to inference
         self.refused = 0
@@ -58,9 +73,10 @@ class Uploader:
         self.connected = False
         self._stop = threading.Event()
 
-    def upload_once(self) -> int:
+    def upload_once(self, max_records: int | None = None) -> int:
         """Send one batch; returns how many records the cloud acknowledged (0 when there was nothing)."""
-        records = self.outbox.batch(self._batch_limit, self.settings.max_bytes)
+        limit = self._batch_limit if max_records is None else min(self._batch_limit, max_records)
+        records = self.outbox.batch(limit, self.settings.max_bytes)
         if not records:
             return 0
         body = json.dumps(
@@ -116,13 +132,14 @@ class Uploader:
         backoff = 1.0
         while not self._stop.is_set():
             try:
+                self.share = self._next_share(self.load())
                 started = time.monotonic()
-                removed = self.upload_once()
+                removed = self.upload_once(self.settings.busy_records if self.share < 1 else None)
                 self.connected = True
                 backoff = 1.0
                 if removed == 0:
                     self._stop.wait(self.settings.idle_s)
-                else:
+                elif self.share < 1:
                     self._yield_to_inference(time.monotonic() - started)
             except CloudError as exc:
                 self.connected = False
@@ -135,14 +152,21 @@ class Uploader:
                 log.exception("outbox uploader failed; retrying")
                 self._stop.wait(5.0)
 
+    def _next_share(self, load: InferenceLoad) -> float:
+        """Additive increase while inference has spare CPU, straight back to the floor when inputs wait;
+        a line that starts up again starts at the floor too."""
+        previous, self._last_load = self._last_load, load
+        if load == InferenceLoad.IDLE or self.settings.busy_share >= 1:
+            return 1.0
+        if load == InferenceLoad.BACKLOGGED or previous == InferenceLoad.IDLE:
+            return self.settings.busy_share
+        return min(1.0, self.share + self.settings.share_step)
+
     def _yield_to_inference(self, spent_s: float) -> None:
-        """After a batch that took ``spent_s``, pause so batches take at most ``busy_share`` of the time
-        while inference is busy. Wall time, not CPU time: it also covers the cloud's side when the
-        cloud shares the machine, and on a slow link the pause is short next to the wait."""
-        share = self.settings.busy_share
-        if share >= 1 or not self.busy():
-            return
-        pause = spent_s * (1 - share) / share
+        """After a batch that took ``spent_s``, pause so that batches take ``share`` of the time. Wall time,
+        not CPU time: it also covers the cloud's side when the cloud shares the machine, and a slow link
+        then slows the drain rather than the line."""
+        pause = spent_s * (1 - self.share) / self.share
         self.paced_s += pause
         self._stop.wait(pause)
 

@@ -13,7 +13,7 @@ from edge_agent.config import CapturePolicy
 from edge_agent.ota.http import CloudUnavailable, HttpResponse
 from edge_agent.outbox.capture import HardExampleCapture
 from edge_agent.outbox.store import Outbox
-from edge_agent.outbox.uploader import Uploader, UploaderSettings
+from edge_agent.outbox.uploader import InferenceLoad, Uploader, UploaderSettings
 
 
 class BatchCloud:
@@ -164,7 +164,7 @@ class SlowCloud(BatchCloud):
         return super().request(method, url, headers, body, timeout)
 
 
-def test_the_uploader_yields_to_busy_inference_and_drains_at_full_speed_when_the_line_is_idle(
+def test_the_uploader_yields_to_a_backlogged_line_and_drains_at_full_speed_when_the_line_is_idle(
     tmp_path: Path,
 ) -> None:
     # given a backlog and a cloud that takes 20 ms per batch
@@ -172,22 +172,36 @@ def test_the_uploader_yields_to_busy_inference_and_drains_at_full_speed_when_the
     futures = [outbox.append("health/a", "health", f"h{i}".encode()) for i in range(20_000)]
     futures[-1].result(10)
     cloud = SlowCloud()
-    busy = threading.Event()
-    busy.set()
+    load = [InferenceLoad.BACKLOGGED]
     settings = UploaderSettings("http://cloud", "gw-1", "t", max_records=10, busy_share=0.2)
-    uploader = Uploader(outbox, cloud, settings, busy=busy.is_set)
+    uploader = Uploader(outbox, cloud, settings, load=lambda: load[0])
     thread = threading.Thread(target=uploader.run, daemon=True)
     thread.start()
-    # when inference is busy for a second, then idle for a second
+    # when inputs wait for inference for a second, then the line is idle for a second
     time.sleep(1.0)
-    while_busy = cloud.batches
-    busy.clear()
+    while_backlogged = cloud.batches
+    load[0] = InferenceLoad.IDLE
     time.sleep(1.0)
-    while_idle = cloud.batches - while_busy
+    while_idle = cloud.batches - while_backlogged
     uploader.stop()
     thread.join(5)
-    # then batches take at most about a fifth of the busy second, but still flow; idle, they run back to back
-    assert 1 <= while_busy <= 14
-    assert while_idle >= 2 * while_busy
+    # then batches take at most about a fifth of the backlogged second, but still flow; idle, they run back to back
+    assert 1 <= while_backlogged <= 14
+    assert while_idle >= 2 * while_backlogged
     assert uploader.paced_s > 0.5
     outbox.close()
+
+
+def test_the_upload_share_grows_while_inference_keeps_up_and_drops_to_the_floor_when_inputs_wait() -> None:
+    # given an uploader with a 5% floor that grows by 5% per batch
+    settings = UploaderSettings("http://cloud", "gw-1", "t", busy_share=0.05, share_step=0.05)
+    uploader = Uploader(Outbox.__new__(Outbox), BatchCloud(), settings)
+    # when inference is active without a queue, then each batch may take a larger share, up to all of it
+    shares = []
+    for _ in range(25):
+        uploader.share = uploader._next_share(InferenceLoad.ACTIVE)
+        shares.append(round(uploader.share, 2))
+    assert shares[:3] == [0.05, 0.1, 0.15] and shares[-1] == 1.0 and shares == sorted(shares)
+    # when inputs start to wait, then it is back at the floor at once; idle, it is unpaced
+    assert uploader._next_share(InferenceLoad.BACKLOGGED) == 0.05
+    assert uploader._next_share(InferenceLoad.IDLE) == 1.0
