@@ -15,8 +15,10 @@ from edge_agent.ingest.images import decode_image
 from edge_agent.ingest.vibration import parse_vibration
 from edge_agent.pipelines.inspection import QualityInspector
 from edge_agent.pipelines.maintenance import HealthMonitor
+from edge_agent.signing import load_private_key
 from models.training.eval_inspection import agreement, inspection_metrics
 from models.training.eval_maintenance import maintenance_metrics
+from models.training.package import DEV_KEY, EVALUATION_HEADING, record_evaluation
 from models.training.surfaces import generate_batch as surface_batch
 from models.training.vibration import STATES, UNTRAINED_STATES, bearing_name, to_message
 from models.training.vibration import generate_batch as vibration_batch
@@ -135,12 +137,68 @@ def _print(report: dict[str, Any], indent: str = "") -> None:
             print(f"{indent}{key}: {value}")
 
 
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def _card_sections(report: dict[str, Any], command: str) -> dict[str, str]:
+    """Model-card markdown per package: the gateway-path figures of this run."""
+    sections = {}
+    inspection = report["inspection"]
+    for name in ("surface-inspection", "surface-inspection-onnx"):
+        m = inspection[name]
+        rows = [
+            f"| all | {m['n']} | {_pct(m['defect_recall'])} | {_pct(m['false_reject_rate'])} "
+            f"| {_pct(m['defect_type_accuracy'])} |"
+        ]
+        rows += [
+            f"| {size} | {s['n']} | {_pct(s['defect_recall'])} | {_pct(s['false_reject_rate'])} "
+            f"| {_pct(s['defect_type_accuracy'])} |"
+            for size, s in m["by_size"].items()
+        ]
+        sections[name] = "\n".join(
+            [
+                f"{EVALUATION_HEADING}",
+                "",
+                f"Held-out JPEGs (seed {inspection['seed']}, every class at every square size) decoded and",
+                f"preprocessed by the agent's own code, ng_score {m['ng_score']}: balanced accuracy "
+                f"{_pct(m['balanced_accuracy'])}; LiteRT and ONNX verdicts agree on "
+                f"{_pct(inspection['litert_vs_onnx_verdict_agreement'])}. `{command}`",
+                "",
+                "| frames | n | defect recall | false rejects | type accuracy |",
+                "|---|---|---|---|---|",
+                *rows,
+            ]
+        )
+    h = report["maintenance"]["bearing-health"]
+    sections["bearing-health"] = "\n".join(
+        [
+            f"{EVALUATION_HEADING}",
+            "",
+            f"Held-out windows (seed {h['seed']}) sent as MQTT messages through the agent's parser and features: "
+            f"{h['n_windows']} windows of the trained states, {h['n_unknown_windows']} of untrained patterns. "
+            f"`{command}`",
+            "",
+            "| metric | value |",
+            "|---|---|",
+            f"| state accuracy | {_pct(h['state_accuracy'])} |",
+            f"| healthy windows flagged as faults or anomalies | {_pct(h['healthy_flagged_rate'])} |",
+            f"| untrained patterns above the anomaly threshold | {_pct(h['unknown_detection_rate'])} |",
+        ]
+    )
+    return sections
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the held-out quality figures of the shipped packages."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images-per-class", type=int, default=300)
     parser.add_argument("--windows-per-state", type=int, default=300)
     parser.add_argument("--json", type=Path, help="also write the report as JSON")
+    parser.add_argument(
+        "--record", action="store_true", help="write the figures into the model cards and sign the packages again"
+    )
+    parser.add_argument("--key", type=Path, default=DEV_KEY, help="signing key for --record (default: development)")
     args = parser.parse_args(argv)
     report = {
         "inspection": evaluate_inspection(args.images_per_class),
@@ -149,6 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     _print(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=float))
+    if args.record:
+        key = load_private_key(args.key)
+        command = f"python -m models.training.evaluate --images-per-class {args.images_per_class} " + (
+            f"--windows-per-state {args.windows_per_state}"
+        )
+        for name, markdown in _card_sections(report, command).items():
+            record_evaluation(_latest(name), markdown, key)
+            print(f"recorded in {_latest(name) / 'MODEL_CARD.md'}")
     return 0
 
 

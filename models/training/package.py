@@ -182,3 +182,26 @@ def write_package(
     loaded.runtime.close()
     log.info("wrote %s (%d bytes model)", root, manifest.size)
     return root
+
+
+EVALUATION_HEADING = "## Gateway-path evaluation"
+
+
+def record_evaluation(package_dir: Path, markdown: str, signing_key: Ed25519PrivateKey) -> None:
+    """Put (or replace) the gateway-path evaluation section of a package's model card, then update the
+    card's sha256 in the manifest and sign it again; the package must still load as a gateway loads it."""
+    manifest = Manifest.model_validate_json((package_dir / MANIFEST).read_bytes())
+    card = (package_dir / MODEL_CARD).read_text()
+    if EVALUATION_HEADING in card:
+        before, after = card.split(EVALUATION_HEADING, 1)
+        rest = after.split("\n## ", 1)
+        card = before + ("## " + rest[1] if len(rest) > 1 else "")
+    card = card.rstrip("\n") + "\n\n" + markdown.strip() + "\n"
+    (package_dir / MODEL_CARD).write_text(card)
+    files = {**manifest.files, MODEL_CARD: hashlib.sha256(card.encode()).hexdigest()}
+    document = manifest.model_copy(update={"files": files}).model_dump(mode="json")
+    manifest_bytes = (json.dumps(document, indent=2) + "\n").encode()
+    (package_dir / MANIFEST).write_bytes(manifest_bytes)
+    (package_dir / SIGNATURE).write_bytes(signing_key.sign(manifest_bytes))
+    loaded = load_model(package_dir, TrustedKeys({key_id(signing_key.public_key()): signing_key.public_key()}))
+    loaded.runtime.close()
