@@ -204,11 +204,17 @@ class Outbox:
         """The next records to upload: most important class first, oldest first within a class."""
         out: list[OutboxRecord] = []
         total = 0
+        rows: list[tuple[int, str, int, int, bytes]] = []
         with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, stream, priority, ts_ms, body FROM records ORDER BY priority, seq LIMIT ?",
-                (max_records,),
-            ).fetchall()
+            # one class at a time: (priority = ?, seq) walks the index in order, where ORDER BY priority,
+            # seq over the whole table would sort every waiting record of a class for each batch
+            for priority in range(len(PRIORITIES)):
+                rows += self._db.execute(
+                    "SELECT seq, stream, priority, ts_ms, body FROM records WHERE priority = ? ORDER BY seq LIMIT ?",
+                    (priority, max_records - len(rows)),
+                ).fetchall()
+                if len(rows) >= max_records:
+                    break
         for seq, stream, priority, ts_ms, body in rows:
             if out and total + len(body) > max_bytes:
                 break
