@@ -1,6 +1,6 @@
 """Inference throughput of `edge-agent run` while its outbox drains a backlog to cloud-sync, vs with no backlog.
 
-Run: .venv/bin/python bench/drain_impact.py [--backlog 150000 --frames 600]
+Run: .venv/bin/python bench/drain_impact.py [--backlog 600000 --rounds 8 --frames 600]
 """
 
 from __future__ import annotations
@@ -79,9 +79,9 @@ def measure(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backlog", type=int, default=150_000)
+    parser.add_argument("--backlog", type=int, default=600_000, help="large enough to last the whole run")
     parser.add_argument("--frames", type=int, default=600)
-    parser.add_argument("--rounds", type=int, default=5, help="saturations per measurement")
+    parser.add_argument("--rounds", type=int, default=8, help="saturations per measurement")
     args = parser.parse_args()
     payloads = frames(args.frames)
     with tempfile.TemporaryDirectory() as tmp, DevBroker(workdir=Path(tmp)) as broker:

@@ -88,21 +88,36 @@ def refresh_labels(db: Session, sample_ids: set[int]) -> None:
     db.flush()
 
 
-def _rejoin_near(db: Session, sample: Sample) -> set[int]:
-    """Gateway labels that may belong to a newly arrived sample are joined again; returns the samples touched."""
-    near = _near(col(SampleLabel.ts_ms), sample.ts_ms)
-    if sample.part_id is None:
-        condition = near
-    else:
-        condition = or_(col(SampleLabel.part_id) == sample.part_id, and_(near, col(SampleLabel.part_id).is_(None)))
+def _rejoin_near(db: Session, device_id: str, samples: list[Sample]) -> set[int]:
+    """Gateway labels that may belong to newly arrived samples are joined again (one query for the whole
+    batch); returns the samples touched."""
+    if not samples:
+        return set()
+    ts = col(SampleLabel.ts_ms)
+    conditions: list[ColumnElement[bool]] = []
+    without_part = [sample.ts_ms for sample in samples if sample.part_id is None]
+    if without_part:
+        conditions.append(and_(ts >= min(without_part) - JOIN_WINDOW_MS, ts <= max(without_part) + JOIN_WINDOW_MS))
+    with_part = [sample for sample in samples if sample.part_id is not None]
+    if with_part:
+        times = [sample.ts_ms for sample in with_part]
+        conditions.append(col(SampleLabel.part_id).in_({sample.part_id for sample in with_part}))
+        conditions.append(
+            and_(
+                ts >= min(times) - JOIN_WINDOW_MS,
+                ts <= max(times) + JOIN_WINDOW_MS,
+                col(SampleLabel.part_id).is_(None),
+            )
+        )
     query = select(SampleLabel).where(
-        SampleLabel.device_id == sample.device_id,
-        SampleLabel.source == sample.source,
+        SampleLabel.device_id == device_id,
+        col(SampleLabel.source).in_({sample.source for sample in samples}),
         SampleLabel.via == VIA_RECORD,
-        condition,
+        or_(*conditions),
     )
     labels = list(db.exec(query).all())
-    candidates = _candidates(db, sample.device_id, labels) if labels else []
+    # a superset of the labels near each sample is harmless: choose() gives a label the same sample again
+    candidates = _candidates(db, device_id, labels) if labels else []
     touched: set[int] = set()
     for label in labels:
         best = choose(label, candidates)
@@ -115,7 +130,7 @@ def _rejoin_near(db: Session, sample: Sample) -> set[int]:
 
 def add_samples(db: Session, device_id: str, items: list[Interpreted], received_ms: int) -> None:
     """Rows for newly arrived samples (their bytes are stored already); pending labels join them."""
-    touched: set[int] = set()
+    added: list[tuple[Sample, Interpreted]] = []
     for item in items:
         doc = item.sample
         assert doc is not None and item.payload is not None
@@ -138,14 +153,18 @@ def add_samples(db: Session, device_id: str, items: list[Interpreted], received_
             received_ms=received_ms,
         )
         db.add(sample)
-        db.flush()
-        assert sample.id is not None
+        added.append((sample, item))
+    db.flush()
+    touched: set[int] = set()
+    for sample, item in added:
+        assert sample.id is not None and item.sample is not None
         touched.add(sample.id)
-        if doc.label is not None:
-            db.add(_label_row(sample, doc.label, VIA_SAMPLE, "capture", device_id, item.record.seq, received_ms))
-        db.flush()
-        touched |= _rejoin_near(db, sample)
-        db.flush()
+        label = item.sample.label
+        if label is not None:
+            db.add(_label_row(sample, label, VIA_SAMPLE, "capture", device_id, item.record.seq, received_ms))
+    db.flush()
+    touched |= _rejoin_near(db, device_id, [sample for sample, _ in added])
+    db.flush()
     refresh_labels(db, touched)
 
 
