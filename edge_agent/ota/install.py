@@ -81,9 +81,10 @@ def clean_work_area(models_dir: Path, keep_parts: set[str]) -> list[Path]:
             if child.name not in keep_parts:
                 child.unlink(missing_ok=True)
                 removed.append(child)
-    for pointer in models_dir.glob(f"*/.{CURRENT_LINK}.tmp"):
-        pointer.unlink(missing_ok=True)
-        removed.append(pointer)
+    for link in (CURRENT_LINK, PREVIOUS_LINK):  # set_pointer's temporary link, torn by a crash
+        for pointer in models_dir.glob(f"*/.{link}.tmp"):
+            pointer.unlink(missing_ok=True)
+            removed.append(pointer)
     for temporary in work.glob("*.tmp"):  # a write torn by a crash; the real file is intact
         temporary.unlink(missing_ok=True)
         removed.append(temporary)
