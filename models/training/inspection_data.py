@@ -10,8 +10,7 @@ import numpy as np
 
 from edge_agent.contracts import GrayscaleStep, InputSpec, Quantization, ResizeStep, ScaleStep
 from edge_agent.pipelines.image_preprocess import preprocess_image
-from models.training import surfaces
-from models.training.surfaces import CLASSES, DefectSpec, SurfaceDomain, generate_surface
+from models.training.surfaces import CLASSES, DEFECTS, DefectSpec, SurfaceDomain, generate_surface
 
 SIDE = 256
 MIN_PX = 128
@@ -106,13 +105,8 @@ def _render_range(
         else:
             width = int(rng.integers(WIDTHS[0], WIDTHS[1] + 1))
         height = max(MIN_PX, round(width * rng.uniform(*ASPECT)))
-        # the renderers read the module-level spec; swap it for this one draw only
-        spec = surfaces.DEFECTS
-        surfaces.DEFECTS = FAINT_DEFECTS if faint else spec
-        try:
-            sample = generate_surface(rng, CLASSES[label_idx], (height, width), domain)
-        finally:
-            surfaces.DEFECTS = spec
+        defects = FAINT_DEFECTS if faint else DEFECTS
+        sample = generate_surface(rng, CLASSES[label_idx], (height, width), domain, defects)
         # exactly what the gateway computes from the decoded camera frame
         inputs[row] = preprocess_image(sample.image, LITERT_INPUT)
         classes[row], sizes[row] = label_idx, (height, width)
