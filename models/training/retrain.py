@@ -23,8 +23,9 @@ from edge_agent.ingest.vibration import parse_vibration
 from edge_agent.packages import parse_manifest
 from edge_agent.pipelines.vibration_features import FEATURE_NAMES, default_step, extract_features
 from edge_agent.signing import load_private_key
+from models.training.maintenance_export import run_onnx
 from models.training.package import DEV_KEY, write_package
-from models.training.train_maintenance import FeatureSet, build_features, run_onnx, train
+from models.training.train_maintenance import FeatureSet, build_features, train
 from models.training.vibration import STATES
 
 log = logging.getLogger(__name__)

@@ -250,7 +250,7 @@ def test_onnx_export_matches_sklearn_and_numpy_anomaly() -> None:
     from sklearn.preprocessing import StandardScaler
 
     from edge_agent.pipelines.vibration_features import FEATURE_NAMES
-    from models.training.train_maintenance import _build_onnx, anomaly_scores_numpy, fit_anomaly, run_onnx
+    from models.training.maintenance_export import anomaly_scores_numpy, build_onnx, fit_anomaly, run_onnx
 
     rng = np.random.default_rng(0)
     f = len(FEATURE_NAMES)
@@ -261,7 +261,7 @@ def test_onnx_export_matches_sklearn_and_numpy_anomaly() -> None:
         clf.fit(x, y)
     mu, sd = clf.named_steps["scale"].mean_, clf.named_steps["scale"].scale_
     a, b = fit_anomaly((x - mu) / sd, y, len(STATES), 0.02, 2, 0)
-    model = _build_onnx(clf, mu, sd, a, b)
+    model = build_onnx(clf, mu, sd, a, b)
     probs, scores = run_onnx(model, x[:7])
     assert probs.shape == (7, len(STATES)) and scores.shape == (7, 1)
     np.testing.assert_allclose(probs, clf.predict_proba(x[:7]), atol=1e-4)
