@@ -12,6 +12,17 @@ from typing import Any
 import numpy as np
 
 from edge_agent.contracts import BearingGeometry
+from models.training.vibration_signals import (
+    broadband_noise,
+    impact_times,
+    log_uniform,
+    phasor,
+    ring,
+    scale_to_power,
+    shaft_angle,
+    sync_tones,
+    uniform,
+)
 
 STATES: tuple[str, ...] = ("healthy", "outer_race", "inner_race", "ball", "imbalance", "misalignment")
 UNTRAINED_STATES: tuple[str, ...] = ("looseness", "gear_mesh")
@@ -100,109 +111,6 @@ def bearing_name(bearing: BearingGeometry) -> dict[str, str]:
     }
 
 
-def _uniform(rng: np.random.Generator, span: tuple[float, float]) -> float:
-    """Uniform draw from a (low, high) range."""
-    return float(rng.uniform(span[0], span[1]))
-
-
-def _log_uniform(rng: np.random.Generator, span: tuple[float, float]) -> float:
-    """Log-uniform draw from a (low, high) range of positive values."""
-    return float(math.exp(rng.uniform(math.log(span[0]), math.log(span[1]))))
-
-
-def _shaft_angle(t: np.ndarray, fr: float, wobble: float, wobble_hz: float, phase: float) -> np.ndarray:
-    """Shaft angle in radians over time, with a slow speed wobble so high harmonics smear as in reality."""
-    angle = 2 * np.pi * fr * t
-    if wobble > 0:
-        angle += fr * wobble / wobble_hz * (np.cos(phase) - np.cos(2 * np.pi * wobble_hz * t + phase))
-    return angle
-
-
-def _sync_tones(half_turn: np.ndarray, coeffs: dict[float, complex]) -> np.ndarray:
-    """Sum of Re(c e^{i k angle}) over shaft orders k (multiples of 0.5); powers of e^{i angle/2} beat cos."""
-    steps = {round(2 * k): c for k, c in coeffs.items()}
-    acc = np.zeros(half_turn.size, dtype=np.complex128)
-    power = np.ones(half_turn.size, dtype=np.complex128)
-    for j in range(1, max(steps) + 1):
-        power *= half_turn
-        if j in steps:
-            acc += steps[j] * power
-    return acc.real
-
-
-def _phasor(rng: np.random.Generator, amplitude: float) -> complex:
-    """amplitude * e^{i phase} with a random phase."""
-    return complex(amplitude * np.exp(1j * rng.uniform(0, 2 * np.pi)))
-
-
-def _impact_times(
-    angle: np.ndarray, t: np.ndarray, order: float, jitter: float, lead_s: float, rng: np.random.Generator
-) -> np.ndarray:
-    """Times at which a defect passes the load: each time the shaft has turned 1/order revolution."""
-    cycles = angle * order / (2 * np.pi)
-    period = (t[-1] - t[0]) / max(cycles[-1] - cycles[0], 1e-9)
-    # Start before the window so the ringing of earlier impacts is already present at t=0.
-    lead = math.ceil(lead_s / period) + 1
-    ks = np.arange(math.floor(cycles[0]) - lead, math.floor(cycles[-1]) + 1, dtype=np.float64)
-    times = np.interp(ks, cycles, t)
-    before = ks < cycles[0]
-    times[before] = t[0] - (cycles[0] - ks[before]) * period
-    return times + rng.normal(0.0, jitter * period, times.size)
-
-
-def _ring(
-    times: np.ndarray, amps: np.ndarray, n: int, fs: float, modes: list[tuple[float, float, float]]
-) -> np.ndarray:
-    """Sum of decaying resonance responses to impacts at exact (sub-sample) times."""
-    out = np.zeros(n, dtype=np.float64)
-    slowest = min(2 * np.pi * zeta * fn for fn, zeta, _ in modes)
-    length = int(min(n, math.ceil(6.0 / slowest * fs)))  # six time constants: below 0.3% left
-    j = np.arange(length, dtype=np.float64)
-    starts = np.ceil(times * fs).astype(np.int64)
-    keep = (starts < n) & (starts + length > 0)
-    times, amps, starts = times[keep], amps[keep], starts[keep]
-    if times.size == 0:
-        return out
-    tau = (starts[:, None] + j[None, :]) / fs - times[:, None]  # time since impact, >= 0
-    resp = np.zeros_like(tau)
-    for fn, zeta, gain in modes:
-        wd = 2 * np.pi * fn * math.sqrt(1 - zeta * zeta)
-        resp += gain * np.exp(-2 * np.pi * fn * zeta * tau) * np.sin(wd * tau)
-    resp *= amps[:, None]
-    idx = starts[:, None] + j[None, :].astype(np.int64)
-    valid = (idx >= 0) & (idx < n)
-    out += np.bincount(idx[valid], weights=resp[valid], minlength=n)[:n]
-    return out
-
-
-def _broadband_noise(
-    rng: np.random.Generator,
-    n: int,
-    fs: float,
-    rms: float,
-    tilt: float,
-    res_hz: float,
-    res_zeta: float,
-    res_gain: float,
-) -> np.ndarray:
-    """Gaussian noise with a tilted PSD plus a resonance hump (rolling and flow noise ringing the structure)."""
-    spec = rng.normal(size=n // 2 + 1) + 1j * rng.normal(size=n // 2 + 1)
-    f = np.fft.rfftfreq(n, 1.0 / fs)
-    fc = np.maximum(f, 100.0) / 1000.0
-    psd = fc**tilt
-    # Lorentzian-like hump: half-power width 2*zeta*fn around the resonance.
-    psd = psd * (1.0 + res_gain / (1.0 + ((f - res_hz) / (2 * res_zeta * res_hz + 1e-9)) ** 2))
-    spec *= np.sqrt(psd)
-    spec[0] = 0.0
-    x = np.fft.irfft(spec, n)
-    return x * (rms / (np.sqrt(np.mean(x * x)) + 1e-30))
-
-
-def _scale_to_power(x: np.ndarray, power: float) -> np.ndarray:
-    """x rescaled so its mean power is `power`."""
-    return x * math.sqrt(power / (float(np.mean(x * x)) + 1e-30))
-
-
 _OVERRIDABLE = (
     "rpm",
     "fs_hz",
@@ -238,24 +146,24 @@ def generate_window(
 
     # Draw every parameter in a fixed order so a seed always means the same window.
     drawn: dict[str, Any] = {
-        "rpm": _uniform(rng, d.rpm),
-        "fs_hz": float(round(_uniform(rng, d.fs_hz))),
-        "duration_s": _uniform(rng, d.duration_s),
-        "snr_db": _uniform(rng, d.snr_db),
-        "resonance_hz": _uniform(rng, d.resonance_hz),
-        "damping_ratio": _uniform(rng, d.damping_ratio),
-        "slip": _uniform(rng, d.slip) * float(rng.choice([-1.0, 1.0])),
-        "jitter": _uniform(rng, d.jitter),
-        "noise_rms_g": _log_uniform(rng, d.noise_rms_g),
-        "noise_resonance_gain": _uniform(rng, d.noise_resonance_gain),
-        "noise_tilt": _uniform(rng, d.noise_tilt),
-        "baseline_1x_db": _uniform(rng, d.baseline_1x_db),
-        "background_db": _uniform(rng, d.background_db),
+        "rpm": uniform(rng, d.rpm),
+        "fs_hz": float(round(uniform(rng, d.fs_hz))),
+        "duration_s": uniform(rng, d.duration_s),
+        "snr_db": uniform(rng, d.snr_db),
+        "resonance_hz": uniform(rng, d.resonance_hz),
+        "damping_ratio": uniform(rng, d.damping_ratio),
+        "slip": uniform(rng, d.slip) * float(rng.choice([-1.0, 1.0])),
+        "jitter": uniform(rng, d.jitter),
+        "noise_rms_g": log_uniform(rng, d.noise_rms_g),
+        "noise_resonance_gain": uniform(rng, d.noise_resonance_gain),
+        "noise_tilt": uniform(rng, d.noise_tilt),
+        "baseline_1x_db": uniform(rng, d.baseline_1x_db),
+        "background_db": uniform(rng, d.background_db),
         "rpm_error": float(rng.uniform(-d.rpm_error, d.rpm_error)),
-        "speed_wobble": _uniform(rng, d.speed_wobble),
+        "speed_wobble": uniform(rng, d.speed_wobble),
         "bearing": d.bearings[int(rng.integers(len(d.bearings)))],
         "gear_teeth": int(rng.integers(d.gear_teeth[0], d.gear_teeth[1] + 1)),
-        "modulation_depth": _uniform(rng, (0.5, 1.0)),
+        "modulation_depth": uniform(rng, (0.5, 1.0)),
     }
     drawn.update(overrides)
     rpm_true = float(drawn["rpm"])
@@ -269,24 +177,24 @@ def generate_window(
     res_hz = min(float(drawn["resonance_hz"]), _MAX_RESONANCE_FRACTION_OF_FS * fs)
     zeta = float(drawn["damping_ratio"])
     wobble_hz = float(rng.uniform(0.3, 2.0))
-    angle = _shaft_angle(t, fr, float(drawn["speed_wobble"]), wobble_hz, float(rng.uniform(0, 2 * np.pi)))
+    angle = shaft_angle(t, fr, float(drawn["speed_wobble"]), wobble_hz, float(rng.uniform(0, 2 * np.pi)))
     angle += rng.uniform(0, 2 * np.pi)
     half_turn = np.exp(0.5j * angle)
 
     noise_rms = float(drawn["noise_rms_g"])
     p_noise = noise_rms**2
-    noise = _broadband_noise(
+    noise = broadband_noise(
         rng, n, fs, noise_rms, float(drawn["noise_tilt"]), res_hz, zeta, float(drawn["noise_resonance_gain"])
     )
 
     # Machine baseline present in every state: low 1x/2x, weak higher harmonics, stray non-synchronous tones.
     p1 = p_noise * 10 ** (float(drawn["baseline_1x_db"]) / 10)
     p2 = p1 * 10 ** (-rng.uniform(3, 12) / 10)
-    sync = {1.0: _phasor(rng, math.sqrt(2 * p1)), 2.0: _phasor(rng, math.sqrt(2 * p2))}
+    sync = {1.0: phasor(rng, math.sqrt(2 * p1)), 2.0: phasor(rng, math.sqrt(2 * p2))}
     bg_db = float(drawn["background_db"])
     for k in range(3, 7):
-        sync[float(k)] = _phasor(rng, math.sqrt(2 * p_noise * 10 ** ((bg_db - rng.uniform(0, 10)) / 10)))
-    base = _sync_tones(half_turn, sync)
+        sync[float(k)] = phasor(rng, math.sqrt(2 * p_noise * 10 ** ((bg_db - rng.uniform(0, 10)) / 10)))
+    base = sync_tones(half_turn, sync)
     for _ in range(int(rng.integers(0, 3))):
         f_tone = float(rng.choice([50.0, 60.0, 100.0, 120.0, float(rng.uniform(20, 1500))]))
         pk = p_noise * 10 ** ((bg_db - rng.uniform(0, 6)) / 10)
@@ -302,7 +210,7 @@ def generate_window(
         params["snr_db"] = float("nan")  # a healthy window has no signature to compare with the noise
         x = noise + base
     else:
-        x = noise + base + _scale_to_power(signature, p_noise * 10 ** (float(drawn["snr_db"]) / 10))
+        x = noise + base + scale_to_power(signature, p_noise * 10 ** (float(drawn["snr_db"]) / 10))
     rpm_reported = rpm_true * (1.0 + float(drawn["rpm_error"]))
     params["rpm_true"] = rpm_true
     return VibrationSample(
@@ -339,12 +247,12 @@ def _signature(
         if state == "outer_race":
             # Stationary defect: every ball hits it in the load zone with nearly the same force.
             order = orders["bpfo"] * slip
-            times = _impact_times(angle, t, order, jitter, lead_s, rng)
+            times = impact_times(angle, t, order, jitter, lead_s, rng)
             amps = 1.0 + 0.1 * rng.normal(size=times.size)
         elif state == "inner_race":
             # Defect turns with the shaft, so it passes the load zone once per revolution: AM at 1x.
             order = orders["bpfi"] * slip
-            times = _impact_times(angle, t, order, jitter, lead_s, rng)
+            times = impact_times(angle, t, order, jitter, lead_s, rng)
             shaft = np.interp(times, t, angle)
             phase = rng.uniform(0, 2 * np.pi)
             amps = (1.0 + depth * np.cos(shaft + phase)) / (1.0 + depth) * (1.0 + 0.1 * rng.normal(size=times.size))
@@ -352,29 +260,29 @@ def _signature(
             # A spalled ball strikes both races once per spin turn (2xBSF); the cage carries it through
             # the load zone at FTF; the spot does not touch on every turn, hence more amplitude scatter.
             order = 2 * orders["bsf"] * slip
-            times = _impact_times(angle, t, order, jitter, lead_s, rng)
+            times = impact_times(angle, t, order, jitter, lead_s, rng)
             cage = np.interp(times, t, angle) * orders["ftf"]
             phase = rng.uniform(0, 2 * np.pi)
             amps = (1.0 + depth * np.cos(cage + phase)) / (1.0 + depth) * (1.0 + 0.25 * rng.normal(size=times.size))
         params["impact_order"] = order
-        return _ring(times, np.clip(amps, 0.0, None), n, fs, modes)
+        return ring(times, np.clip(amps, 0.0, None), n, fs, modes)
     if state == "healthy":
         return None
     if state == "imbalance":
-        return _sync_tones(half_turn, {1.0: _phasor(rng, 1.0), 2.0: _phasor(rng, rng.uniform(0.02, 0.15))})
+        return sync_tones(half_turn, {1.0: phasor(rng, 1.0), 2.0: phasor(rng, rng.uniform(0.02, 0.15))})
     if state == "misalignment":
         r2, r3, r4 = rng.uniform(0.8, 2.0), rng.uniform(0.2, 0.6), rng.uniform(0.0, 0.25)
         params["ratio_2x_1x"] = float(r2)
-        return _sync_tones(
+        return sync_tones(
             half_turn,
-            {1.0: _phasor(rng, 1.0), 2.0: _phasor(rng, r2), 3.0: _phasor(rng, r3), 4.0: _phasor(rng, r4)},
+            {1.0: phasor(rng, 1.0), 2.0: phasor(rng, r2), 3.0: phasor(rng, r3), 4.0: phasor(rng, r4)},
         )
     if state == "looseness":
         # Rattling: a rich 1x harmonic series with half orders, truncated where the part hits its stop.
         decay = rng.uniform(0.2, 0.8)
-        series = {float(k): _phasor(rng, k**-decay * rng.uniform(0.5, 1.5)) for k in range(1, 11)}
-        series.update({k: _phasor(rng, rng.uniform(0.2, 0.6)) for k in (0.5, 1.5, 2.5, 3.5)})
-        x = _sync_tones(half_turn, series)
+        series = {float(k): phasor(rng, k**-decay * rng.uniform(0.5, 1.5)) for k in range(1, 11)}
+        series.update({k: phasor(rng, rng.uniform(0.2, 0.6)) for k in (0.5, 1.5, 2.5, 3.5)})
+        x = sync_tones(half_turn, series)
         stop = float(rng.uniform(0.4, 0.8)) * float(np.max(x))
         params["clip_fraction"] = float(np.mean(x > stop))
         return np.minimum(x, stop)
