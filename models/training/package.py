@@ -120,6 +120,15 @@ def _model_card(manifest: Manifest, trained: TrainedModel, latency: dict[str, fl
     return "\n".join(lines)
 
 
+def _sign_and_check(root: Path, manifest: Manifest, signing_key: Ed25519PrivateKey) -> None:
+    """Write and sign the manifest; the package must then pass exactly the checks a gateway runs."""
+    manifest_bytes = (json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n").encode()
+    (root / MANIFEST).write_bytes(manifest_bytes)
+    (root / SIGNATURE).write_bytes(signing_key.sign(manifest_bytes))
+    loaded = load_model(root, TrustedKeys({key_id(signing_key.public_key()): signing_key.public_key()}))
+    loaded.runtime.close()
+
+
 def write_package(
     trained: TrainedModel,
     out_root: Path,
@@ -173,13 +182,7 @@ def write_package(
     (root / MODEL_CARD).write_text(card)
     files = {**manifest.files, MODEL_CARD: hashlib.sha256(card.encode()).hexdigest()}
     manifest = manifest.model_copy(update={"files": files})
-    manifest_bytes = (json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n").encode()
-    (root / MANIFEST).write_bytes(manifest_bytes)
-    (root / SIGNATURE).write_bytes(signing_key.sign(manifest_bytes))
-
-    # The package must pass exactly the checks a gateway runs before it is shipped.
-    loaded = load_model(root, TrustedKeys({key_id(signing_key.public_key()): signing_key.public_key()}))
-    loaded.runtime.close()
+    _sign_and_check(root, manifest, signing_key)
     log.info("wrote %s (%d bytes model)", root, manifest.size)
     return root
 
@@ -199,9 +202,4 @@ def record_evaluation(package_dir: Path, markdown: str, signing_key: Ed25519Priv
     card = card.rstrip("\n") + "\n\n" + markdown.strip() + "\n"
     (package_dir / MODEL_CARD).write_text(card)
     files = {**manifest.files, MODEL_CARD: hashlib.sha256(card.encode()).hexdigest()}
-    document = manifest.model_copy(update={"files": files}).model_dump(mode="json")
-    manifest_bytes = (json.dumps(document, indent=2) + "\n").encode()
-    (package_dir / MANIFEST).write_bytes(manifest_bytes)
-    (package_dir / SIGNATURE).write_bytes(signing_key.sign(manifest_bytes))
-    loaded = load_model(package_dir, TrustedKeys({key_id(signing_key.public_key()): signing_key.public_key()}))
-    loaded.runtime.close()
+    _sign_and_check(package_dir, manifest.model_copy(update={"files": files}), signing_key)
