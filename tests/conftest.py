@@ -18,11 +18,12 @@ KEYS = MODELS / "keys"
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[DevBroker]:
-    """A private mosquitto on a free port, with persistence in tmp_path."""
+def broker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[DevBroker]:
+    """A private mosquitto on a free port, with persistence in tmp_path (and a test's broker_config lines)."""
     workdir = tmp_path / "broker"
     workdir.mkdir()
-    with DevBroker(workdir=workdir) as running:
+    marker = request.node.get_closest_marker("broker_config")
+    with DevBroker(workdir=workdir, extra_config=marker.args[0] if marker else "") as running:
         yield running
 
 
