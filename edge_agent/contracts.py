@@ -162,6 +162,12 @@ class Thresholds(_Strict):
     ng_score: float | None = Field(default=None, ge=0, le=1, description="Verdict ng when 1-p(ok) >= this")
     anomaly: float | None = Field(default=None, description="Anomaly flagged when score > this")
     low_margin: float = Field(default=0.2, ge=0, le=1, description="Top-2 margin below which input is hard")
+    uncertain_below: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Maintenance state 'uncertain' (with the top two states) when the top class probability is below",
+    )
     max_latency_ms: float = Field(default=250.0, gt=0, description="Latency budget per item on a gateway")
 
 

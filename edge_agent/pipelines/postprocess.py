@@ -10,6 +10,7 @@ from edge_agent.contracts import Manifest
 from edge_agent.errors import InferenceError
 
 UNKNOWN_STATE = "unknown"
+UNCERTAIN_STATE = "uncertain"
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class HealthAssessment:
     anomaly: bool
     health_index: float
     margin: float
+    top2: tuple[str, str] = ("", "")
 
 
 def _checked(probabilities: np.ndarray, labels: list[str]) -> np.ndarray:
@@ -74,11 +76,12 @@ def inspection_verdicts(probabilities: np.ndarray, manifest: Manifest) -> list[I
 def health_assessments(
     probabilities: np.ndarray, anomaly_scores: np.ndarray | None, manifest: Manifest
 ) -> list[HealthAssessment]:
-    """Most likely state, or 'unknown' when the window looks like nothing the model was trained on."""
+    """Most likely state; 'unknown' for a pattern never trained on, else 'uncertain' below uncertain_below."""
     labels = manifest.output.labels
     probs = _checked(probabilities, labels)
     healthy = labels.index(manifest.output.negative_label)
     threshold = manifest.thresholds.anomaly
+    uncertain_below = manifest.thresholds.uncertain_below
     scores = (
         np.zeros(len(probs), dtype=np.float32)
         if anomaly_scores is None
@@ -88,19 +91,25 @@ def health_assessments(
         raise InferenceError("model returned NaN or infinite anomaly scores")
     results = []
     for row, score in zip(probs, scores):
-        closest = labels[int(np.argmax(row))]
+        order = np.argsort(-row, kind="stable")
+        closest = labels[int(order[0])]
+        second = labels[int(order[1])] if len(labels) > 1 else closest
         anomalous = threshold is not None and float(score) > threshold
+        # A confident wrong state costs a plant more than "not sure between these two"; unknown still wins.
+        unsure = uncertain_below is not None and float(row[order[0]]) < uncertain_below
+        state = UNKNOWN_STATE if anomalous else UNCERTAIN_STATE if unsure else closest
         # Past the threshold the index keeps falling with the score, so trends stay visible.
         novelty = min(1.0, threshold / float(score)) if anomalous and threshold and score > 0 else 1.0
         results.append(
             HealthAssessment(
-                state=UNKNOWN_STATE if anomalous else closest,
+                state=state,
                 closest_state=closest,
                 scores={name: round(float(p), 5) for name, p in zip(labels, row)},
                 anomaly_score=round(float(score), 5),
                 anomaly=bool(anomalous),
                 health_index=round(float(row[healthy]) * novelty, 5),
                 margin=round(_margin(row), 5),
+                top2=(closest, second),
             )
         )
     return results

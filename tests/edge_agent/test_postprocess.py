@@ -7,7 +7,7 @@ import pytest
 
 from edge_agent.contracts import Manifest
 from edge_agent.errors import InferenceError
-from edge_agent.pipelines.postprocess import health_assessments, inspection_verdicts
+from edge_agent.pipelines.postprocess import UNCERTAIN_STATE, health_assessments, inspection_verdicts
 from tests.builders import tiny_trained
 
 LABELS = ["ok", "scratch", "pit", "crack", "stain"]
@@ -57,3 +57,33 @@ def test_an_anomalous_window_is_unknown_rather_than_a_confident_wrong_state() ->
     assert (normal.state, normal.anomaly, normal.health_index) == ("healthy", False, pytest.approx(0.9))
     assert (strange.state, strange.closest_state, strange.anomaly) == ("unknown", "outer_race", True)
     assert strange.health_index < 0.01
+
+
+def test_given_a_top_probability_below_uncertain_below_then_the_state_is_uncertain_with_the_top_two() -> None:
+    labels = ["healthy", "outer_race", "imbalance"]
+    manifest = _manifest("predictive_maintenance", labels, "healthy", anomaly=5.0, uncertain_below=0.6)
+    probs = np.array([[0.45, 0.15, 0.4], [0.1, 0.85, 0.05]], np.float32)
+    unsure, sure = health_assessments(probs, np.array([[1.0], [1.0]], np.float32), manifest)
+    assert (unsure.state, unsure.closest_state, unsure.top2, unsure.anomaly) == (
+        UNCERTAIN_STATE,
+        "healthy",
+        ("healthy", "imbalance"),
+        False,
+    )
+    assert (sure.state, sure.top2) == ("outer_race", ("outer_race", "healthy"))
+
+
+def test_given_an_anomalous_unsure_window_then_unknown_wins_over_uncertain() -> None:
+    labels = ["healthy", "outer_race", "imbalance"]
+    manifest = _manifest("predictive_maintenance", labels, "healthy", anomaly=5.0, uncertain_below=0.6)
+    (result,) = health_assessments(np.array([[0.4, 0.35, 0.25]], np.float32), np.array([9.0], np.float32), manifest)
+    assert (result.state, result.closest_state, result.anomaly) == ("unknown", "healthy", True)
+
+
+def test_given_a_manifest_without_uncertain_below_then_low_confidence_keeps_the_top_class() -> None:
+    labels = ["healthy", "outer_race", "imbalance"]
+    manifest = _manifest("predictive_maintenance", labels, "healthy", anomaly=5.0)
+    assert manifest.thresholds.uncertain_below is None
+    assert "uncertain_below" not in manifest.model_dump(exclude_defaults=True)["thresholds"]
+    (result,) = health_assessments(np.array([[0.34, 0.33, 0.33]], np.float32), np.array([1.0], np.float32), manifest)
+    assert (result.state, result.closest_state, result.top2) == ("healthy", "healthy", ("healthy", "outer_race"))

@@ -1,0 +1,36 @@
+"""Per-asset baselines: learn each machine's healthy signature at commissioning and judge change against it."""
+
+from edge_agent.baseline.judge import feature_deviation, judge
+from edge_agent.baseline.learner import BaselineLearner
+from edge_agent.baseline.model import (
+    BEARING_FAULT_STATES,
+    CHANGE_FIELDS,
+    LEVEL_FIELDS,
+    AssetBaseline,
+    BaselineError,
+    BaselineJudgement,
+    BaselineRefused,
+    BaselineSettings,
+    levels_db,
+    to_db,
+)
+from edge_agent.baseline.signature import MachineSignature, iso_zone, machine_signature
+
+__all__ = [
+    "BEARING_FAULT_STATES",
+    "CHANGE_FIELDS",
+    "LEVEL_FIELDS",
+    "AssetBaseline",
+    "BaselineError",
+    "BaselineJudgement",
+    "BaselineLearner",
+    "BaselineRefused",
+    "BaselineSettings",
+    "MachineSignature",
+    "feature_deviation",
+    "iso_zone",
+    "judge",
+    "levels_db",
+    "machine_signature",
+    "to_db",
+]

@@ -1,0 +1,131 @@
+"""Per-asset baseline data: settings, the learned baseline (stored and uploaded as JSON), judgements, errors."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from edge_agent.baseline.signature import MachineSignature
+from edge_agent.errors import EdgeAgentError
+
+BEARING_FAULT_STATES = ("outer_race", "inner_race", "ball")
+# Short change names (judgement, telemetry) -> the signature field whose level they compare.
+CHANGE_FIELDS: dict[str, str] = {
+    "order_1x": "order_1x_g",
+    "order_2x": "order_2x_g",
+    "order_3x": "order_3x_g",
+    "band_rms": "band_rms_g",
+    "envelope_floor": "envelope_floor_g2",
+    "velocity_rms": "velocity_rms_mm_s",
+}
+LEVEL_FIELDS = (*CHANGE_FIELDS.values(), "order_1x_mm_s", "rms_g")
+_LEVEL_FLOOR = 1e-9  # -180 dB: a missing line is "very small", never -inf
+
+
+class BaselineError(EdgeAgentError):
+    """A baseline or commissioning progress cannot be used (corrupt or from another schema)."""
+
+
+class BaselineRefused(BaselineError):
+    """Commissioning ended on data that cannot be a healthy baseline; .reason says why in plain words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"baseline refused: {reason}")
+        self.reason = reason
+
+
+class BaselineSettings(BaseModel):
+    """How an asset's baseline is learned at commissioning and how windows are judged against it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    windows: int = Field(default=200, ge=1, description="Commissioning windows to learn the baseline from")
+    min_windows: int = Field(
+        default=30, ge=1, description="Fewest windows an operator may finish a baseline with (finish command)"
+    )
+    speed_tolerance: float = Field(
+        default=0.10,
+        ge=0,
+        le=1,
+        description="A window within this fraction outside the learned rpm range still uses the baseline",
+    )
+    change_alarm_db: float = Field(
+        default=6.0, gt=0, description="Growth of a shaft-order line or level over its baseline that is a change, dB"
+    )
+    deviation_alarm: float = Field(
+        default=5.0,
+        gt=0,
+        description="Feature deviation score (RMS of the 5 largest robust z-scores) above which a window "
+        "is not its healthy self",
+    )
+    refuse_velocity_mm_s: float = Field(
+        default=7.1, gt=0, description="Commissioning median velocity above this (ISO zone D) is refused, mm/s RMS"
+    )
+    refuse_fault_share: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Refuse when more than this share of commissioning windows are confidently a bearing fault",
+    )
+    fault_confidence: float = Field(
+        default=0.8, ge=0, le=1, description="Class probability at which a commissioning window counts as a fault"
+    )
+
+    @model_validator(mode="after")
+    def _min_not_above_windows(self) -> BaselineSettings:
+        if self.min_windows > self.windows:
+            raise ValueError(f"min_windows ({self.min_windows}) must not exceed windows ({self.windows})")
+        return self
+
+
+class AssetBaseline(BaseModel):
+    """An asset's healthy signature learned at commissioning (stored on disk and uploaded to the cloud)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    asset_id: str = Field(description="Asset the baseline belongs to")
+    model: str = Field(description="Model that assessed the commissioning windows, name@version")
+    created_ts_ms: int = Field(description="When commissioning finished, ms since the epoch")
+    windows: int = Field(ge=1, description="Commissioning windows the baseline was learned from")
+    rpm_min: float = Field(gt=0, description="Lowest shaft speed seen at commissioning (2nd percentile), rpm")
+    rpm_max: float = Field(gt=0, description="Highest shaft speed seen at commissioning (98th percentile), rpm")
+    levels: dict[str, tuple[float, float]] = Field(
+        description="Signature field -> (median, robust spread) in dB re 1 unit (20*log10)"
+    )
+    features: dict[str, tuple[float, float]] = Field(
+        description="Model feature -> (median, robust spread: 1.4826*MAD, floored)"
+    )
+    state_counts: dict[str, int] = Field(description="Absolute-model states seen while commissioning")
+
+    def covers(self, rpm: float, tolerance: float) -> bool:
+        """True when a window at this speed may be judged against this baseline."""
+        return self.rpm_min * (1.0 - tolerance) <= rpm <= self.rpm_max * (1.0 + tolerance)
+
+    def level(self, name: str) -> float:
+        """Baseline median of a signature field in its own unit (g, mm/s, g^2)."""
+        return 10.0 ** (self.levels[name][0] / 20.0)
+
+
+@dataclass(frozen=True)
+class BaselineJudgement:
+    """The final state of one window, judged against the asset's own baseline, and why."""
+
+    state: str
+    anomaly: bool
+    deviation: float
+    status: str
+    changes_db: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+
+def to_db(value: float) -> float:
+    """Level in dB re 1 unit (20*log10), floored so a missing line is very small rather than -inf."""
+    return 20.0 * math.log10(max(float(value), _LEVEL_FLOOR))
+
+
+def levels_db(signature: MachineSignature) -> dict[str, float]:
+    """The signature's levels in dB re 1 unit, by signature field name."""
+    values = signature.as_dict()
+    return {name: to_db(values[name]) for name in LEVEL_FIELDS}

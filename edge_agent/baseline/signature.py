@@ -1,0 +1,122 @@
+"""Physical levels of one vibration window (shaft-order lines, ISO velocity, bearing band): numpy only, pure."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from edge_agent.errors import InputError
+
+G_MM_S2 = 9806.65  # 1 g in mm/s^2
+ORDER_TOLERANCE = 0.03  # speed ripple and slip move a shaft-order line by a few percent
+VELOCITY_BAND_HZ = (10.0, 1000.0)  # ISO 20816 broadband velocity severity
+BEARING_BAND_HZ = (1500.0, 8000.0)  # same resonance band the model's envelope features demodulate
+_NYQUIST_USABLE = 0.45  # keep clear of the DAQ's anti-alias roll-off
+_ZERO_PAD = 4  # a Hann peak sampled every quarter bin loses at most ~1% (scalloping)
+_TINY = 1e-12
+
+
+@dataclass(frozen=True)
+class MachineSignature:
+    """Physical levels of one window: what a vibration analyst reads off the spectrum."""
+
+    rpm: float
+    order_1x_g: float
+    order_2x_g: float
+    order_3x_g: float
+    order_1x_mm_s: float
+    velocity_rms_mm_s: float
+    band_rms_g: float
+    envelope_floor_g2: float
+    rms_g: float
+
+    def as_dict(self) -> dict[str, float]:
+        """Every field by name (JSON-able, for telemetry and the status page)."""
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+def _band_rms(power: np.ndarray, freqs: np.ndarray, lo: float, hi: float, weight: np.ndarray | None = None) -> float:
+    """RMS of the part of the signal between lo and hi Hz from a one-sided power spectrum (Parseval)."""
+    mask = (freqs >= lo) & (freqs <= hi)
+    selected = power[mask] if weight is None else power[mask] * weight[mask]
+    return math.sqrt(float(selected.sum()))
+
+
+def _envelope_floor(spec: np.ndarray, n: int, k1: int, k2: int) -> float:
+    """Median of the squared-envelope amplitude spectrum of bins k1..k2 (g^2): the bearing noise floor."""
+    width = k2 - k1 + 1
+    m = 2 * width  # the squared envelope spans twice the band: 2L baseband samples hold it unaliased
+    base = np.zeros(m, dtype=np.complex128)
+    base[:width] = spec[k1 : k2 + 1]
+    # ifft divides by m; the analytic band signal is (2/n) sum X_k e^(i w t), so rescale by 2m/n.
+    z = np.fft.ifft(base) * (2.0 * m / n)
+    env = z.real**2 + z.imag**2
+    env -= env.mean()
+    w = np.hanning(m)
+    amplitude = np.abs(np.fft.rfft(env * w)) * (2.0 / w.sum())
+    return float(np.median(amplitude[1:])) if amplitude.size > 1 else 0.0
+
+
+def machine_signature(samples: np.ndarray, fs_hz: float, rpm: float) -> MachineSignature:
+    """Shaft-order lines, ISO velocity severity and bearing-band levels of one accelerometer window (g)."""
+    x = np.asarray(samples, dtype=np.float64).ravel()
+    if x.size < 16 or not np.all(np.isfinite(x)):
+        raise InputError(f"vibration window of {x.size} samples is too short or holds NaN/inf")
+    if not (math.isfinite(fs_hz) and fs_hz > 0 and math.isfinite(rpm) and rpm > 0):
+        raise InputError(f"fs_hz={fs_hz!r} and rpm={rpm!r} must be positive")
+    x = x - x.mean()
+    n = x.size
+    rms = math.sqrt(float(np.mean(x * x)))
+
+    w = np.hanning(n)
+    nfft = _ZERO_PAD * n
+    spec_w = np.fft.rfft(x * w, nfft)
+    freqs = np.fft.rfftfreq(nfft, 1.0 / fs_hz)
+    df = fs_hz / nfft
+    amplitude = np.abs(spec_w) * (2.0 / w.sum())  # a tone of amplitude A reads A at its peak
+    # Parseval on the windowed, padded spectrum: one-sided power per bin, corrected for the window's energy.
+    power = np.abs(spec_w) ** 2 * (2.0 / (nfft * float(np.sum(w * w))))
+
+    fr = rpm / 60.0
+    orders = []
+    for order in (1.0, 2.0, 3.0):
+        centre = order * fr
+        half = max(ORDER_TOLERANCE * centre, 0.5 * fs_hz / n)  # at least half a bin on short windows
+        lo, hi = max(math.floor((centre - half) / df), 1), math.ceil((centre + half) / df)
+        orders.append(float(amplitude[lo : hi + 1].max()) if lo < amplitude.size else 0.0)
+
+    safe = np.maximum(freqs, _TINY)
+    to_velocity = (G_MM_S2 / (2.0 * np.pi * safe)) ** 2
+    velocity = _band_rms(power, freqs, *VELOCITY_BAND_HZ, weight=to_velocity)
+
+    band_lo, band_hi = BEARING_BAND_HZ[0], min(BEARING_BAND_HZ[1], _NYQUIST_USABLE * fs_hz)
+    band = _band_rms(power, freqs, band_lo, band_hi) if band_hi > band_lo else 0.0
+    spec = np.fft.rfft(x)
+    k1, k2 = math.ceil(band_lo * n / fs_hz), math.floor(band_hi * n / fs_hz)
+    floor = _envelope_floor(spec, n, k1, k2) if k2 - k1 >= 8 else 0.0
+
+    return MachineSignature(
+        rpm=float(rpm),
+        order_1x_g=orders[0],
+        order_2x_g=orders[1],
+        order_3x_g=orders[2],
+        order_1x_mm_s=orders[0] * G_MM_S2 / (2.0 * math.pi * fr) / math.sqrt(2.0),
+        velocity_rms_mm_s=velocity,
+        band_rms_g=band,
+        envelope_floor_g2=floor,
+        rms_g=rms,
+    )
+
+
+def iso_zone(velocity_rms_mm_s: float, limits: tuple[float, float, float] = (2.3, 4.5, 7.1)) -> str:
+    """ISO 20816-3 zone A..D of a velocity (defaults: group 2, flexible mounting); a limit is in the lower zone."""
+    a_b, b_c, c_d = limits
+    if velocity_rms_mm_s <= a_b:
+        return "A"
+    if velocity_rms_mm_s <= b_c:
+        return "B"
+    if velocity_rms_mm_s <= c_d:
+        return "C"
+    return "D"

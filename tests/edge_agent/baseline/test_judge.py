@@ -1,0 +1,112 @@
+"""Given an asset's baseline, when a window is judged, then change against its own healthy self decides."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from edge_agent.baseline import AssetBaseline, BaselineLearner, BaselineSettings, judge
+from tests.edge_agent.baseline.signals import BEARING, assessment, observe, window
+
+SETTINGS = BaselineSettings(windows=30, min_windows=10)
+
+
+@pytest.fixture(scope="module")
+def baseline() -> AssetBaseline:
+    """A healthy machine with a large residual 1x that the absolute model calls imbalance."""
+    learner = BaselineLearner("pump-3", "bearing-health@1.1.0", SETTINGS)
+    for seed in range(30):
+        signature, features = observe(window(seed))
+        learner.add(signature, features, assessment("imbalance"))
+    return learner.finish(now_ms=1)
+
+
+@pytest.mark.parametrize("seed", [100, 101, 102])
+def test_given_its_own_healthy_window_called_imbalance_when_judged_then_it_is_healthy(
+    baseline: AssetBaseline, seed: int
+) -> None:
+    signature, features = observe(window(seed))
+    result = judge(assessment("imbalance"), features, signature, baseline, SETTINGS)
+    assert (result.state, result.anomaly, result.status) == ("healthy", False, "used")
+    assert result.deviation < SETTINGS.deviation_alarm
+    assert "own signature" in result.reasons[-1]
+
+
+def test_given_an_anomalous_absolute_verdict_on_a_typical_window_when_judged_then_it_is_healthy(
+    baseline: AssetBaseline,
+) -> None:
+    signature, features = observe(window(103))
+    result = judge(assessment("unknown", anomaly=True), features, signature, baseline, SETTINGS)
+    assert (result.state, result.anomaly) == ("healthy", False)
+
+
+def test_given_1x_three_times_its_baseline_when_judged_then_it_is_imbalance(baseline: AssetBaseline) -> None:
+    signature, features = observe(window(104, orders=(0.24, 0.02, 0.015)))
+    result = judge(assessment("healthy"), features, signature, baseline, SETTINGS)
+    assert (result.state, result.anomaly) == ("imbalance", False)
+    assert result.changes_db["order_1x"] == pytest.approx(9.5, abs=1.0)
+    assert result.reasons == [f"1x +{result.changes_db['order_1x']:.1f} dB over baseline, 2x/3x unchanged: imbalance"]
+
+
+def test_given_2x_three_times_its_baseline_when_judged_then_it_is_misalignment(baseline: AssetBaseline) -> None:
+    signature, features = observe(window(105, orders=(0.08, 0.06, 0.015)))
+    result = judge(assessment("imbalance"), features, signature, baseline, SETTINGS)
+    assert result.state == "misalignment"
+    assert result.changes_db["order_2x"] == pytest.approx(9.5, abs=1.0)
+
+
+def test_given_outer_race_impacts_when_judged_then_the_absolute_bearing_fault_stands(baseline: AssetBaseline) -> None:
+    signature, features = observe(window(106, impacts_order=BEARING.fault_orders()["bpfo"], impact_g=0.3))
+    result = judge(assessment("outer_race"), features, signature, baseline, SETTINGS)
+    assert (result.state, result.anomaly) == ("outer_race", False)
+    assert result.changes_db["band_rms"] > 3.0
+
+
+def test_given_a_bearing_call_on_a_window_like_its_baseline_when_judged_then_healthy_is_preferred(
+    baseline: AssetBaseline,
+) -> None:
+    signature, features = observe(window(107))
+    assert judge(assessment("outer_race"), features, signature, baseline, SETTINGS).state == "healthy"
+
+
+def test_given_an_unexplained_change_when_judged_then_it_is_unknown_and_anomalous(baseline: AssetBaseline) -> None:
+    signature, features = observe(window(108, impacts_order=4.1))
+    result = judge(assessment("healthy"), features, signature, baseline, SETTINGS)
+    assert (result.state, result.anomaly) == ("unknown", True)
+    assert result.deviation >= SETTINGS.deviation_alarm and "no known fault" in result.reasons[-1]
+
+
+@pytest.mark.parametrize(("orders", "expected"), [((0.08, 0.02, 0.015), "healthy"), ((0.24, 0.02, 0.015), "imbalance")])
+def test_given_an_uncertain_absolute_state_when_the_baseline_explains_it_then_it_resolves(
+    baseline: AssetBaseline, orders: tuple[float, float, float], expected: str
+) -> None:
+    signature, features = observe(window(109, orders=orders))
+    unsure = assessment("uncertain", 0.5, second="imbalance")
+    assert judge(unsure, features, signature, baseline, SETTINGS).state == expected
+
+
+def test_given_an_uncertain_state_between_two_bearing_faults_when_judged_then_it_stays_uncertain(
+    baseline: AssetBaseline,
+) -> None:
+    signature, features = observe(window(110, impacts_order=BEARING.fault_orders()["bpfo"], impact_g=0.3))
+    unsure = assessment("uncertain", 0.5, second="outer_race")
+    unsure = replace(unsure, top2=("outer_race", "inner_race"))
+    result = judge(unsure, features, signature, baseline, SETTINGS)
+    assert result.state == "uncertain" and "outer_race and inner_race" in result.reasons[-1]
+
+
+def test_given_a_window_at_another_speed_when_judged_then_the_absolute_state_stands_and_says_so(
+    baseline: AssetBaseline,
+) -> None:
+    signature, features = observe(window(111, rpm=1200.0), rpm=1200.0)
+    result = judge(assessment("imbalance"), features, signature, baseline, SETTINGS)
+    assert (result.state, result.status, result.changes_db) == ("imbalance", "other_speed", {})
+    assert "1780-1780 rpm" in result.reasons[0] and "absolute model only" in result.reasons[0]
+
+
+def test_given_no_baseline_when_judged_then_the_absolute_assessment_is_unchanged() -> None:
+    signature, features = observe(window(112))
+    absolute = assessment("unknown", second="outer_race", anomaly=True)
+    result = judge(absolute, features, signature, None, SETTINGS)
+    assert (result.state, result.anomaly, result.status, result.deviation) == ("unknown", True, "none", 0.0)
