@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from edge_agent.baseline.manager import AssetPlan, BaselineManager
+from edge_agent.baseline.store import BaselineStore
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.ingest.images import ImageLimits
@@ -117,6 +119,14 @@ class Agent:
             capture=HardExampleCapture(config.capture),
         )
         defaults = {a.id: AssetDefaults(a.bearing, a.rpm) for a in config.assets}
+        self.baselines = BaselineManager(
+            BaselineStore(config.baseline_dir()),
+            {asset: AssetPlan(model, config.baseline_for(asset)) for asset, model in asset_models.items()},
+            emit=self.service.event,
+            upstream=self.service.upstream,
+            count=self.stats.count,
+            save_interval_s=config.baseline.save_interval_s,
+        )
         self.shadow = ShadowEvaluator()
         web = WebSettings.model_validate(config.web.model_dump())
         self.thumbnails = ThumbnailBuffer(web.thumbnails, web.thumbnail_width)
@@ -133,7 +143,9 @@ class Agent:
             WorkerPool(
                 "windows",
                 self.windows,
-                MaintenanceWorker(self.models.get, self.service, defaults, self.shadow.observe).handle,
+                MaintenanceWorker(
+                    self.models.get, self.service, defaults, self.shadow.observe, self.baselines.judge_window
+                ).handle,
                 q.workers,
                 q.max_batch,
             ),
@@ -194,6 +206,7 @@ class Agent:
             label_sink=self._operator_label,
             ready=self.ready.is_set,
             outbox=self.outbox,
+            baselines=self.baselines,
         )
         self.web_settings = web
         self.web_app = create_app(self.web_view, web, environ=env)  # reads the password hash and keys now
@@ -251,6 +264,7 @@ class Agent:
         web = self.web_settings
         self.web = serve_in_thread(self.web_app, web.host, web.port, web.threads)
         self.store.start()
+        self.baselines.start()  # before the workers: the first window must find its asset's baseline loaded
         for pool in self.pools:
             pool.start()
         self.mqtt.subscribe(self.service.subscriptions())
@@ -289,6 +303,7 @@ class Agent:
                 self.notifier.ready(f"serving {len(self.models.names())} models")
                 log.info("ready in %.2f s", now - started)
             self.service.tick()
+            self._baseline_tick()
             if now - last_pointer_check >= 2.0:
                 last_pointer_check = now
                 self.follow_pointers()
@@ -304,6 +319,12 @@ class Agent:
                 log.error("still not connected to the broker: %s", self.mqtt.last_error)
                 started = now
 
+    def _baseline_tick(self) -> None:
+        try:
+            self.baselines.tick()
+        except Exception:  # operator requests and progress saves must never stop the main loop
+            log.exception("baseline housekeeping failed")
+
     def stop(self) -> None:
         """Drain the queues, publish offline, disconnect, flush the store."""
         self.notifier.stopping()
@@ -318,6 +339,7 @@ class Agent:
         self.windows.close()
         for pool in self.pools:
             pool.join(10.0)
+        self.baselines.flush()  # the commissioning windows since the last save
         offline = json.dumps({"state": "offline", "gateway": self.config.gateway.id, "reason": "stopped"})
         self.mqtt.stop(self.service.topics.status, offline.encode())
         self.store.close()

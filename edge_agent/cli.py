@@ -1,9 +1,10 @@
-"""Command line of edge-agent: run | check-config | infer | models | demo."""
+"""Command line of edge-agent: run | check-config | infer | models | baseline | demo."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -84,6 +85,52 @@ def _models(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _baseline(args: argparse.Namespace) -> int:
+    import time
+
+    from edge_agent.baseline.records import status_on_disk
+    from edge_agent.baseline.store import BaselineStore
+    from edge_agent.config import load_config
+
+    config = load_config(args.config)
+    store = BaselineStore(config.baseline_dir())
+    assets = [a.id for a in config.assets]
+    if args.action == "list":
+        waiting = {(r.asset, r.action) for r in store.pending()}
+        for asset in assets:
+            print(_baseline_line(status_on_disk(store, asset, config.baseline_for(asset)), waiting))
+        return 0
+    if args.asset not in assets:
+        raise EdgeAgentError(f"baseline {args.action} needs one of the configured assets: {', '.join(assets)}")
+    request = store.request(args.asset, args.action, f"cli:{args.by}")
+    deadline = time.monotonic() + args.wait
+    while request.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if request.exists():
+        print(
+            f"{args.asset}: {args.action} requested; the running agent applies it within 2 s (a stopped one at start)"
+        )
+        return 0
+    row = status_on_disk(store, args.asset, config.baseline_for(args.asset))
+    print(f"{args.asset}: {args.action} applied by the agent; now {_baseline_line(row, set())}")
+    return 0
+
+
+def _baseline_line(row: dict[str, object], waiting: set[tuple[str, str]]) -> str:
+    parts = [str(row["asset"]), str(row["status"])]
+    progress = row.get("progress")
+    if isinstance(progress, list):
+        parts.append(f"{progress[0]}/{progress[1]} windows")
+    levels = row.get("levels")
+    if isinstance(levels, dict):
+        parts.append(" ".join(f"{k}={v:.4g}" for k, v in levels.items() if k.startswith(("order_", "velocity"))))
+        parts.append(f"ISO zone {row.get('iso_zone')}, rpm {row.get('rpm_range')}")
+    if row.get("reason"):
+        parts.append(f"reason: {row['reason']}")
+    parts += [f"({action} requested)" for asset, action in sorted(waiting) if asset == row["asset"]]
+    return "  ".join(parts)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from edge_agent.demo import run_demo
 
@@ -119,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("name", nargs="?", help="model name (for rollback)")
     models.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="config YAML")
     models.set_defaults(handler=_models)
+
+    baseline = commands.add_parser("baseline", help="list per-asset baselines, or reset / finish one's commissioning")
+    baseline.add_argument("action", nargs="?", choices=["list", "reset", "finish"], default="list")
+    baseline.add_argument("asset", nargs="?", help="asset id (for reset and finish)")
+    baseline.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="config YAML")
+    baseline.add_argument("--by", default=os.environ.get("USER", "operator"), help="who asks (kept in the event)")
+    baseline.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the running agent to apply it")
+    baseline.set_defaults(handler=_baseline)
 
     demo = commands.add_parser("demo", help="run broker, agent and simulated line locally until Ctrl-C")
     demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from edge_agent.config_baseline import BaselineConfig, BaselineOverride, BaselineTuning
 from edge_agent.contracts import BearingGeometry
 from edge_agent.errors import ConfigError
 
@@ -78,6 +79,9 @@ class AssetConfig(_Section):
     bearing: BearingGeometry | None = Field(default=None, description="Bearing geometry, unless messages carry it")
     rpm: float | None = Field(default=None, gt=0, description="Shaft speed used when a message carries no rpm")
     model: str | None = Field(default=None, description="Maintenance model package; defaults to models.maintenance")
+    baseline: BaselineOverride | None = Field(
+        default=None, description="Baseline keys that differ for this asset (the rest come from the baseline section)"
+    )
 
 
 class ModelsConfig(_Section):
@@ -218,6 +222,7 @@ class AgentConfig(_Section):
     ota: OtaConfig = Field(default_factory=OtaConfig, description="Over-the-air model updates")
     outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="Store-and-forward to the cloud")
     capture: CapturePolicy = Field(default_factory=CapturePolicy, description="Hard-example capture policy")
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig, description="Per-asset healthy baselines")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging")
 
     @model_validator(mode="after")
@@ -228,6 +233,28 @@ class AgentConfig(_Section):
             if duplicates:
                 raise ValueError(f"duplicate {kind} ids: {', '.join(duplicates)}")
         return self
+
+    @model_validator(mode="after")
+    def _asset_baselines(self) -> AgentConfig:
+        for asset in self.assets:
+            self.baseline_for(asset.id)  # an override may break min_windows <= windows only once merged
+        return self
+
+    def baseline_dir(self) -> Path:
+        """Where baseline files live: baseline.dir, else baselines/ beside the result store."""
+        return self.baseline.dir if self.baseline.dir is not None else self.store.path.parent / "baselines"
+
+    def baseline_for(self, asset_id: str) -> BaselineTuning:
+        """The baseline section with the asset's own keys (only those it sets) laid over it."""
+        fields = set(BaselineOverride.model_fields)
+        merged = self.baseline.model_dump(include=fields)
+        asset = next((a for a in self.assets if a.id == asset_id), None)
+        if asset is not None and asset.baseline is not None:
+            merged.update(asset.baseline.model_dump(include=asset.baseline.model_fields_set))
+        try:
+            return BaselineTuning.model_validate(merged)
+        except ValidationError as exc:
+            raise ValueError(f"assets.{asset_id}.baseline: {exc.errors()[0]['msg']}") from exc
 
 
 def _apply_env(document: dict[str, Any], environ: Mapping[str, str]) -> None:

@@ -222,6 +222,10 @@ class AgentService:
                 self._sample(sample, joined.payload)
         return joined is not None
 
+    def upstream(self, stream: str, priority: str, document: dict[str, Any]) -> None:
+        """Queue a document for cloud-sync only (no MQTT), e.g. a learned baseline on stream baseline/{asset}."""
+        self._to_outbox(stream, priority, document)
+
     def _to_outbox(self, stream: str, priority: str, document: dict[str, Any], body: bytes | None = None) -> None:
         if self.outbox is None:
             return

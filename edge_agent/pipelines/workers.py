@@ -17,7 +17,7 @@ from edge_agent.errors import EdgeAgentError, InputError
 from edge_agent.ingest.images import ImageLimits, decode_image
 from edge_agent.ingest.vibration import VibrationWindow, parse_vibration
 from edge_agent.pipelines.inspection import QualityInspector
-from edge_agent.pipelines.maintenance import HealthMonitor
+from edge_agent.pipelines.maintenance import HealthMonitor, HealthOutcome
 from edge_agent.queues import DropQueue
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,17 @@ Observer = Callable[[str, Any, str, float], None]
 
 def _no_observer(model: str, raw_input: Any, label: str, inference_ms: float) -> None:
     return None
+
+
+class WindowJudge(Protocol):
+    """Per-asset baseline judgement of one window (the baseline manager): fields laid over the health result."""
+
+    def __call__(self, asset: str, model: str, window: VibrationWindow, outcome: HealthOutcome) -> dict[str, Any]:
+        """Extra or changed result fields (severity, baseline, judged state)."""
+
+
+def _no_judge(asset: str, model: str, window: VibrationWindow, outcome: HealthOutcome) -> dict[str, Any]:
+    return {}
 
 
 class InspectionWorker:
@@ -143,11 +154,22 @@ class MaintenanceWorker:
         sink: ResultSink,
         assets: Mapping[str, AssetDefaults],
         observer: Observer = _no_observer,
+        judge: WindowJudge = _no_judge,
     ) -> None:
         self._get = get_pipeline
         self._sink = sink
         self._assets = assets
         self._observe = observer
+        self._judge = judge
+
+    def _judged(
+        self, item: WorkItem, model: dict[str, str], window: VibrationWindow, outcome: HealthOutcome
+    ) -> dict[str, Any]:
+        try:
+            return self._judge(item.source, f"{model['name']}@{model['version']}", window, outcome)
+        except Exception:  # a baseline bug must never cost the plant its absolute result
+            log.exception("baseline judgement failed for %s", item.source)
+            return {}
 
     def handle(self, batch: list[WorkItem]) -> None:
         """Parse and featurise every window, then run one batch per model."""
@@ -174,26 +196,25 @@ class MaintenanceWorker:
             for (item, window, _), outcome in zip(entries, outcomes):
                 health = outcome.result
                 self._observe(item.model, window, health.state, outcome.latency_ms)
-                self._sink.result(
-                    "health",
-                    item,
-                    {
-                        "ts_ms": _ts_ms(item, window.ts_ms),
-                        "asset": item.source,
-                        "state": health.state,
-                        "closest_state": health.closest_state,
-                        "scores": health.scores,
-                        "anomaly_score": health.anomaly_score,
-                        "anomaly": health.anomaly,
-                        "health_index": health.health_index,
-                        "rpm": window.rpm,
-                        "bearing": window.bearing.model_dump(),
-                        "features": outcome.features,
-                        "model": _model_info(pipeline),
-                        "inference_ms": outcome.latency_ms,
-                        "latency_ms": _latency_ms(item),
-                    },
-                )
+                model = _model_info(pipeline)
+                document = {
+                    "ts_ms": _ts_ms(item, window.ts_ms),
+                    "asset": item.source,
+                    "state": health.state,
+                    "closest_state": health.closest_state,
+                    "scores": health.scores,
+                    "anomaly_score": health.anomaly_score,
+                    "anomaly": health.anomaly,
+                    "health_index": health.health_index,
+                    "rpm": window.rpm,
+                    "bearing": window.bearing.model_dump(),
+                    "features": outcome.features,
+                    "model": model,
+                    "inference_ms": outcome.latency_ms,
+                }
+                document.update(self._judged(item, model, window, outcome))
+                document["latency_ms"] = _latency_ms(item)  # after the judgement: it is part of the path
+                self._sink.result("health", item, document)
 
 
 class WorkerPool:

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge_agent.stats import COUNTER_KINDS
+from edge_agent.web.baselines import BaselineRejected
 from edge_agent.web.charts import health_chart_svg
 from edge_agent.web.snapshot import to_json
 from edge_agent.web.view import LabelRejected, StatusView
@@ -80,6 +81,7 @@ def api_blueprint(view: StatusView, refresh_s: float) -> Blueprint:
             outbox=to_json(outbox) if outbox is not None else None,
             ota_history=view.ota_history(),
             assets=view.assets(),
+            baselines=to_json(view.baselines()),
         )
 
     @api.get("/inspections")
@@ -127,5 +129,20 @@ def api_blueprint(view: StatusView, refresh_s: float) -> Blueprint:
             return jsonify(error=str(exc)), 400
         log.info("operator %r labelled %s/%s as %r", body.operator, body.camera, body.part_id, body.label)
         return jsonify(ok=True, camera=body.camera, part_id=body.part_id, label=body.label), 200
+
+    @api.post("/baselines/<asset>/<action>")
+    def baseline_action(asset: str, action: str) -> tuple[Response, int]:
+        """An operator resets an asset's baseline or finishes its commissioning (the CSRF check ran before this)."""
+        name = _known_asset(asset)
+        body = request.get_json(silent=True)
+        operator = body.get("operator") if isinstance(body, dict) else None
+        if not isinstance(operator, str) or not 1 <= len(operator) <= 64:
+            operator = "operator"
+        try:
+            outcome = view.baseline_action(name, action, operator)
+        except BaselineRejected as exc:
+            return jsonify(error=str(exc)), 409
+        log.info("operator %r: baseline %s of %s -> %s", operator, action, name, outcome)
+        return jsonify(ok=True, asset=name, action=action, outcome=outcome), 200
 
     return api

@@ -50,6 +50,7 @@ class AgentCollector(Collector):
         yield from self._queues()
         yield from self._outbox()
         yield self._ota()
+        yield from _baseline_families(view)
 
     def _models(self) -> Iterator[Metric]:
         info = InfoMetricFamily("edge_agent_model", "Active model versions", labels=["name"])
@@ -93,6 +94,13 @@ class AgentCollector(Collector):
             ("model_ok", "edge_agent_model_results", "Results per model", "model"),
             ("model_failed", "edge_agent_model_failures", "Failed items per model", "model"),
             ("captured", "edge_agent_samples_captured", "Hard examples captured per source", "source"),
+            ("uncertain", "edge_agent_health_uncertain", "Health results whose state is uncertain", "asset"),
+            (
+                "baseline_changed",
+                "edge_agent_baseline_changed_states",
+                "Health results whose state the asset's baseline changed from the model's",
+                "asset",
+            ),
         )
         for kind, name, doc, label in others:
             family = CounterMetricFamily(name, doc, labels=[label])
@@ -141,6 +149,24 @@ class AgentCollector(Collector):
                     [name, str(entry.get("version", "")), state], 1.0 if entry.get("state") == state else 0.0
                 )
         return family
+
+
+BASELINE_STATES = ("commissioning", "learned", "refused", "off")
+
+
+def _baseline_families(view: StatusView) -> Iterator[Metric]:
+    state = GaugeMetricFamily(
+        "edge_agent_baseline_state", "1 for the baseline state of each asset", labels=["asset", "state"]
+    )
+    windows = GaugeMetricFamily(
+        "edge_agent_baseline_commissioning_windows", "Windows learned so far while commissioning", labels=["asset"]
+    )
+    for info in view.baselines():
+        for name in BASELINE_STATES:
+            state.add_metric([info.asset, name], 1.0 if info.status == name else 0.0)
+        if info.progress is not None:
+            windows.add_metric([info.asset], float(info.progress[0]))
+    yield from (state, windows)
 
 
 def metrics_registry(view: StatusView) -> CollectorRegistry:

@@ -116,6 +116,26 @@ class Readiness:
     reasons: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class BaselineInfo:
+    """One asset's per-asset baseline: commissioning progress, learned levels or the reason it was refused."""
+
+    asset: str
+    status: str  # commissioning | learned | refused | off
+    model: str | None = None
+    progress: list[int] | None = None  # [windows learned, windows wanted] while commissioning
+    min_windows: int | None = None  # windows an operator needs before finishing early
+    started_ms: int | None = None
+    decided_ms: int | None = None
+    decided_by: str | None = None
+    reason: str | None = None  # why a baseline was refused
+    last_status: str | None = None  # baseline status of the latest window (used, other_speed, ...)
+    learned_windows: int | None = None
+    rpm_range: list[float] | None = None
+    levels: dict[str, float] = field(default_factory=dict)  # order_1x_g ... velocity_rms_mm_s, in their units
+    iso_zone: str | None = None
+
+
 def to_json(record: Any) -> Any:
     """A dataclass (or list of them) as JSON-ready dicts."""
     if isinstance(record, list):

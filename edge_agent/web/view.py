@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from edge_agent import __version__
 from edge_agent.errors import EdgeAgentError
+from edge_agent.web.baselines import BaselineControl, baseline_infos, run_action
 from edge_agent.web.snapshot import (
+    BaselineInfo,
     BrokerInfo,
     HealthPoint,
     Identity,
@@ -93,6 +95,12 @@ class StatusView(Protocol):
     def submit_label(self, camera: str, part_id: str, label: str, operator: str) -> None:
         """An operator confirms or corrects a verdict (raises LabelRejected when it cannot apply)."""
 
+    def baselines(self) -> list[BaselineInfo]:
+        """Per-asset baselines: commissioning progress, learned levels, refusals."""
+
+    def baseline_action(self, asset: str, action: str, operator: str) -> str:
+        """reset or finish an asset's baseline (raises BaselineRejected when it cannot apply)."""
+
 
 class OutboxProbe(Protocol):
     """The outbox figures AgentView reads (edge_agent.outbox.store.Outbox has them)."""
@@ -134,6 +142,7 @@ class AgentView:
         label_sink: Callable[[str, str, str, str], None],
         ready: Callable[[], bool],
         outbox: OutboxProbe | None = None,
+        baselines: BaselineControl | None = None,
     ) -> None:
         self._stats = stats
         self._models = models
@@ -145,6 +154,7 @@ class AgentView:
         self._label_sink = label_sink
         self._ready = ready
         self._outbox = outbox
+        self._baselines = baselines
 
     def identity(self) -> Identity:
         """Gateway id, agent version, start time."""
@@ -295,3 +305,11 @@ class AgentView:
         if known and label not in known:
             raise LabelRejected(f"{label!r} is not a label of model {model!r}")
         self._label_sink(camera, part_id, label, operator)
+
+    def baselines(self) -> list[BaselineInfo]:
+        """The baseline manager's view of every asset."""
+        return baseline_infos(self._baselines)
+
+    def baseline_action(self, asset: str, action: str, operator: str) -> str:
+        """An operator resets an asset's baseline or ends its commissioning early."""
+        return run_action(self._baselines, asset, action, operator)

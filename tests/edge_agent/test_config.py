@@ -67,3 +67,42 @@ def test_an_asset_file_loads_alone_or_as_a_one_item_list(tmp_path: Path) -> None
     bad.write_text("id: pump-3\nrpm: -1\n")
     with pytest.raises(ConfigError, match="rpm"):
         load_asset(bad)
+
+
+def test_given_a_baseline_section_and_an_asset_override_then_each_asset_gets_the_merged_keys(tmp_path: Path) -> None:
+    from edge_agent.baseline import BaselineSettings
+
+    path = tmp_path / "config.yaml"
+    text = GOOD.replace("    rpm: 1780\n", "    rpm: 1780\n    baseline: {min_windows: 300}\n")
+    path.write_text(text + "baseline: {windows: 500, commissioning_hours: 2}\nstore: {path: /data/agent.db}\n")
+    config = load_config(path, environ={})
+    tuning = config.baseline_for("pump-3")
+    assert (tuning.windows, tuning.min_windows, tuning.commissioning_hours) == (500, 300, 2.0)
+    assert config.baseline_for("other").min_windows == 30
+    assert config.baseline_dir() == Path("/data/baselines")
+    # every key of the core's settings is a config key with the same default, so the config can set them all
+    core = BaselineSettings()
+    assert {
+        name: getattr(config.baseline.model_copy(update={"windows": 200, "commissioning_hours": None}), name)
+        for name in BaselineSettings.model_fields
+    } == core.model_dump()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("baseline: {windows: 10, min_windows: 20}\n", "min_windows (20) exceeds windows (10)"),
+        ("baseline: {speed_tolerance: 2}\n", "baseline.speed_tolerance"),
+        ("baseline: {windos: 10}\n", "baseline.windos"),
+        ("baseline: {windows: 100}\n", None),
+    ],
+)
+def test_given_bad_baseline_keys_then_the_error_names_them(tmp_path: Path, text: str, message: str | None) -> None:
+    path = tmp_path / "config.yaml"
+    override = "    baseline: {min_windows: 150}\n" if message is None else ""
+    path.write_text(GOOD.replace("    rpm: 1780\n", "    rpm: 1780\n" + override) + text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert (message or "assets.pump-3.baseline: Value error, min_windows (150) exceeds windows (100)") in str(
+        info.value
+    )

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from edge_agent.config import CapturePolicy
@@ -101,4 +102,52 @@ def test_a_result_is_published_stored_in_the_outbox_and_a_plc_label_captures_a_m
     assert streams["samples/cam-1"]["reason"] == "disagreement" and streams["samples/cam-1"]["label"] == "scratch"
     assert streams["inspection/cam-1"]["verdict"] == "ok"
     assert service.stats.counters()[("malformed", "label/cam-1")] == 1
+    service.outbox.close()
+
+
+def test_given_baselines_when_vibration_windows_go_through_the_service_then_results_carry_severity_and_baseline(
+    service: AgentService, tmp_path: Path
+) -> None:
+    from edge_agent.app import build_pipeline
+    from edge_agent.baseline.manager import AssetPlan, BaselineManager
+    from edge_agent.baseline.store import BaselineStore
+    from edge_agent.config import BaselineTuning
+    from edge_agent.pipelines.workers import AssetDefaults, MaintenanceWorker
+    from models.training.vibration import generate_window, to_message
+    from tests.conftest import KEYS, MODELS
+
+    # given the shipped maintenance model and a baseline manager that learns from 4 windows
+    pipeline = build_pipeline(MODELS / "bearing-health" / "1.0.0", [KEYS])
+    baselines = BaselineManager(
+        BaselineStore(tmp_path / "baselines"),
+        {"pump-1": AssetPlan("bearing-health", BaselineTuning(windows=4, min_windows=2))},
+        emit=service.event,
+        upstream=service.upstream,
+        count=service.stats.count,
+    )
+    baselines.start()
+    worker = MaintenanceWorker(
+        lambda name: pipeline, service, {"pump-1": AssetDefaults(None, 1780.0)}, judge=baselines.judge_window
+    )
+    # when six healthy windows arrive, micro-batched as the pool does
+    items = []
+    for seed in range(6):
+        sample = generate_window(np.random.default_rng(seed), "healthy", rpm=1780.0, fs_hz=25600.0, duration_s=0.5)
+        payload = json.dumps(to_message(sample, include_bearing=True)).encode()
+        items.append(WorkItem("vibration/pump-1", "pump-1", "bearing-health", payload))
+    worker.handle(items[:4])
+    worker.handle(items[4:])
+    # then every result has severity and a baseline block: commissioning 1..4 of 4, then judged against it
+    results = service.publisher.on("/maintenance/pump-1/health")  # type: ignore[union-attr]
+    assert [r["baseline"]["status"] for r in results[:4]] == ["commissioning"] * 4
+    assert [r["baseline"]["progress"] for r in results[:4]] == [[1, 4], [2, 4], [3, 4], [4, 4]]
+    assert {r["baseline"]["status"] for r in results[4:]} <= {"used", "other_speed"}
+    assert all(r["severity"]["iso_zone"] in "ABCD" and r["severity"]["velocity_rms_mm_s"] > 0 for r in results)
+    assert all({"scores", "features", "model", "health_index", "latency_ms"} <= set(r) for r in results)
+    # and the learned baseline travelled to the outbox beside an event
+    assert [e["type"] for e in service.publisher.on("/events")] == ["baseline_learned"]  # type: ignore[union-attr]
+    assert service.outbox is not None
+    service.outbox.flush()
+    streams = {r.stream: json.loads(r.body) for r in service.outbox.batch(100, 1 << 24)}
+    assert streams["baseline/pump-1"]["state"] == "learned" and streams["baseline/pump-1"]["baseline"]["windows"] == 4
     service.outbox.close()

@@ -93,6 +93,62 @@
     fill("tags", s.tags.map((t) => [t.asset, t.tag, t.value, t.unit || "", t.quality, time(t.timestamp_ms)]));
     fill("ota", s.ota_history.map((o) => [time(o.ts_ms), o.name, o.version, o.state, o.reason || ""]));
     renderCharts(s.assets);
+    renderBaselines(s.baselines || []);
+  }
+
+  const g = (value) => (typeof value === "number" ? value.toPrecision(3) : "–");
+
+  async function baselineAction(asset, action, button) {
+    if (action === "reset" && !window.confirm(`Forget the baseline of ${asset} and commission it again?`)) return;
+    const result = document.getElementById("baseline-result");
+    const operator = document.getElementById("operator").value.trim() || "operator";
+    button.disabled = true;
+    try {
+      const response = await api(`/api/v1/baselines/${encodeURIComponent(asset)}/${action}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", [CSRF_HEADER]: CSRF },
+        body: JSON.stringify({ operator }),
+      }, false);
+      const body = await response.json();
+      result.textContent = response.ok ? `${asset}: ${action} → ${body.outcome}` : `${asset}: ${action} refused: ${body.error}`;
+      result.className = response.ok ? "good" : "bad";
+    } catch (error) {
+      result.textContent = `${asset}: ${action} failed: ${error.message}`;
+      result.className = "bad";
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function baselineButtons(b) {
+    const box = el("div", null, "label-action");
+    if (b.status === "off") return box;
+    const reset = el("button", "Reset", "baseline-reset");
+    reset.type = "button";
+    reset.dataset.asset = b.asset;
+    reset.addEventListener("click", () => baselineAction(b.asset, "reset", reset));
+    box.appendChild(reset);
+    if (b.status === "commissioning") {
+      const finish = el("button", "Finish", "baseline-finish");
+      finish.type = "button";
+      finish.disabled = !b.progress || b.progress[0] < b.min_windows;
+      finish.title = `needs at least ${b.min_windows} windows`;
+      finish.addEventListener("click", () => baselineAction(b.asset, "finish", finish));
+      box.appendChild(finish);
+    }
+    return box;
+  }
+
+  function renderBaselines(list) {
+    fill("baselines", list.map((b) => {
+      const levels = b.levels || {};
+      return [
+        b.asset, b.status, b.progress ? `${b.progress[0]} / ${b.progress[1]}` : "",
+        g(levels.order_1x_g), g(levels.order_2x_g), g(levels.order_3x_g), g(levels.velocity_rms_mm_s),
+        b.iso_zone || "", b.rpm_range ? `${b.rpm_range[0]}–${b.rpm_range[1]}` : "", b.last_status || "",
+        b.reason || "", baselineButtons(b),
+      ];
+    }));
   }
 
   function renderCharts(assets) {

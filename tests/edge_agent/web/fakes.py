@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from edge_agent.web.baselines import BaselineRejected
 from edge_agent.web.snapshot import (
+    BaselineInfo,
     BrokerInfo,
     HealthPoint,
     Identity,
@@ -40,6 +42,20 @@ class FakeView:
         self.thumbnails = ThumbnailBuffer(50)
         self.inspections: list[InspectionInfo] = []
         self.labels: list[tuple[str, str, str, str]] = []
+        self.baseline_actions: list[tuple[str, str, str]] = []
+        self.baseline_rows: dict[str, BaselineInfo] = {
+            "fan-1": BaselineInfo("fan-1", "commissioning", "bearing-health", [12, 200], 30),
+            "pump-1": BaselineInfo(
+                "pump-1",
+                "learned",
+                "bearing-health",
+                learned_windows=200,
+                rpm_range=[1770.0, 1790.0],
+                levels={"order_1x_g": 0.0123, "order_2x_g": 0.0045, "order_3x_g": 0.0021, "velocity_rms_mm_s": 1.84},
+                iso_zone="A",
+                last_status="used",
+            ),
+        }
         self.health_points: dict[str, list[HealthPoint]] = {
             "pump-1": [
                 HealthPoint(
@@ -175,3 +191,18 @@ class FakeView:
             raise LabelRejected(f"{label!r} is not a label of model 'surface-inspection'")
         with self._lock:
             self.labels.append((camera, part_id, label, operator))
+
+    def baselines(self) -> list[BaselineInfo]:
+        with self._lock:
+            return [self.baseline_rows[name] for name in sorted(self.baseline_rows)]
+
+    def baseline_action(self, asset: str, action: str, operator: str) -> str:
+        with self._lock:
+            row = self.baseline_rows.get(asset)
+            if row is None:
+                raise BaselineRejected(f"unknown asset {asset!r}")
+            if action == "finish" and (row.progress is None or row.progress[0] < (row.min_windows or 0)):
+                raise BaselineRejected(f"{asset} has too few windows to finish")
+            self.baseline_actions.append((asset, action, operator))
+            self.baseline_rows[asset] = BaselineInfo(asset, "commissioning", row.model, [0, 200], 30)
+        return f"commissioning again (was {row.status})" if action == "reset" else "learned"
