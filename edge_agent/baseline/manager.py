@@ -141,7 +141,8 @@ class BaselineManager:
             return
         state.learner, state.started_ms = progress
         state.status, state.saved_at = "commissioning", self._clock()
-        self._emit("baseline_resumed", asset=asset, windows=self._windows(state), of=state.plan.tuning.windows)
+        if state.learner is not None:  # an asset that had seen no window yet has nothing to resume
+            self._emit("baseline_resumed", asset=asset, windows=state.learner.windows, of=state.plan.tuning.windows)
 
     def _begin(self, state: _Asset) -> None:
         """A fresh commissioning, saved at once so its start time survives a restart."""

@@ -84,3 +84,31 @@ def test_the_summary_counts_verdicts_and_states_per_model_version_and_device(cli
     health_group = next(group for group in recent["models"] if group["model"] == BH["name"])
     assert (health_group["kind"], health_group["counts"]) == ("health", {"healthy": 1, "outer_race": 1})
     assert sum(group["total"] for group in recent["models"]) == 4  # gw-1's seq 4 and 5, gw-2's seq 4 and 5
+
+
+def test_given_a_gateway_baseline_record_then_it_is_kept_as_telemetry_and_the_latest_per_asset_is_queryable(
+    client: FlaskClient,
+) -> None:
+    from tests.cloud_sync.batchtools import record
+
+    token = add_device(client, "gw-1")
+    learned = {
+        "asset": "pump-1",
+        "state": "learned",
+        "reason": None,
+        "model": {"name": "bearing-health", "version": "1.0.0"},
+        "decided_ms": 1_700_000_000_001,
+        "summary": {"iso_zone": "A"},
+        "baseline": {},
+    }
+    refused = {**learned, "asset": "fan-1", "state": "refused", "reason": "velocity 9.0 mm/s RMS is ISO zone D"}
+    batch = [record("baseline/pump-1", 1, learned, "event"), record("baseline/fan-1", 2, refused, "event")]
+    assert upload(client, token, batch).status_code == 200
+    rows = js(client.get("/api/v1/telemetry?kind=baseline&stream=baseline/fan-1&limit=1", headers=ADMIN))
+    assert [(r["source"], r["state"], r["document"]["reason"]) for r in rows] == [
+        ("fan-1", "refused", "velocity 9.0 mm/s RMS is ISO zone D")
+    ]
+    assert {r["source"] for r in js(client.get("/api/v1/telemetry?kind=baseline", headers=ADMIN))} == {
+        "pump-1",
+        "fan-1",
+    }
