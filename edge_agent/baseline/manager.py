@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from edge_agent.baseline import (
@@ -20,15 +18,18 @@ from edge_agent.baseline import (
     machine_signature,
 )
 from edge_agent.baseline.records import (
+    AssetPlan,
+    AssetState,
     decision_document,
     describe_decision,
+    describe_state,
     progress_document,
     read_decision,
     read_progress,
     result_fields,
+    settings_for,
 )
 from edge_agent.baseline.store import BASELINE_FILE, PROGRESS_FILE, BaselineFileError, BaselineStore
-from edge_agent.config import BaselineTuning
 from edge_agent.errors import EdgeAgentError
 from edge_agent.ingest.vibration import VibrationWindow
 from edge_agent.pipelines.maintenance import HealthOutcome
@@ -46,39 +47,6 @@ class EventSink(Protocol):
 
     def __call__(self, event_type: str, **detail: Any) -> None:
         """One event with its details."""
-
-
-@dataclass(frozen=True)
-class AssetPlan:
-    """What the config says about one asset's baseline: its model and the baseline keys in force."""
-
-    model: str
-    tuning: BaselineTuning
-
-
-@dataclass
-class _Asset:
-    """The live baseline state of one asset; every field is guarded by lock."""
-
-    asset: str
-    plan: AssetPlan
-    settings: BaselineSettings
-    status: str = "commissioning"  # commissioning | learned | refused | off
-    learner: BaselineLearner | None = None
-    baseline: AssetBaseline | None = None
-    reason: str | None = None
-    started_ms: int = 0
-    decided_ms: int | None = None
-    decided_by: str | None = None
-    unsaved: int = 0
-    saved_at: float = 0.0
-    last_status: str | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def settings_for(tuning: BaselineTuning) -> BaselineSettings:
-    """The core's settings from the config keys it knows (the rest keep the core's defaults)."""
-    return BaselineSettings.model_validate(tuning.model_dump(include=set(BaselineSettings.model_fields)))
 
 
 class BaselineManager:
@@ -104,7 +72,7 @@ class BaselineManager:
         self._count = count
         self._save_interval_s = save_interval_s
         self._clock = clock
-        self._assets = {name: _Asset(name, plan, settings_for(plan.tuning)) for name, plan in plans.items()}
+        self._assets = {name: AssetState(name, plan, settings_for(plan.tuning)) for name, plan in plans.items()}
         self._default = BaselineSettings()
         self._last_poll = 0.0
 
@@ -118,7 +86,7 @@ class BaselineManager:
                 self._load(state)
         self.poll_requests()
 
-    def _load(self, state: _Asset) -> None:
+    def _load(self, state: AssetState) -> None:
         if not state.plan.tuning.enabled:
             state.status = "off"
             return
@@ -144,7 +112,7 @@ class BaselineManager:
         if state.learner is not None:  # an asset that had seen no window yet has nothing to resume
             self._emit("baseline_resumed", asset=asset, windows=state.learner.windows, of=state.plan.tuning.windows)
 
-    def _begin(self, state: _Asset) -> None:
+    def _begin(self, state: AssetState) -> None:
         """A fresh commissioning, saved at once so its start time survives a restart."""
         state.status, state.baseline, state.reason = "commissioning", None, None
         state.decided_ms = state.decided_by = None
@@ -153,7 +121,7 @@ class BaselineManager:
         self.store.remove(state.asset, BASELINE_FILE)
         self._save(state)
 
-    def _save(self, state: _Asset) -> None:
+    def _save(self, state: AssetState) -> None:
         document = progress_document(state.asset, state.started_ms, state.learner)
         try:
             self.store.write(state.asset, PROGRESS_FILE, document)
@@ -162,7 +130,7 @@ class BaselineManager:
             return
         state.unsaved, state.saved_at = 0, self._clock()
 
-    def _commissioning_over(self, state: _Asset) -> bool:
+    def _commissioning_over(self, state: AssetState) -> bool:
         tuning, learner = state.plan.tuning, state.learner
         if learner is None:
             return False
@@ -172,7 +140,7 @@ class BaselineManager:
         elapsed_h = (self._now_ms() - state.started_ms) / 3_600_000
         return hours is not None and elapsed_h >= hours and learner.windows >= tuning.min_windows
 
-    def _decide(self, state: _Asset, by: str) -> list[tuple[str, dict[str, Any]]]:
+    def _decide(self, state: AssetState, by: str) -> list[tuple[str, dict[str, Any]]]:
         """Finish commissioning: learned or refused, saved, reported upstream; returns the events to emit."""
         assert state.learner is not None
         windows, model = state.learner.windows, state.learner.model
@@ -216,7 +184,7 @@ class BaselineManager:
         return fields
 
     def _judge_locked(
-        self, state: _Asset, model: str, outcome: HealthOutcome, signature: MachineSignature
+        self, state: AssetState, model: str, outcome: HealthOutcome, signature: MachineSignature
     ) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
         events: list[tuple[str, dict[str, Any]]] = []
         block: dict[str, Any] = {"status": "none"}
@@ -256,10 +224,6 @@ class BaselineManager:
         if fields["state"] == "uncertain":
             self._count("uncertain", asset)
         return fields
-
-    @staticmethod
-    def _windows(state: _Asset) -> int:
-        return state.learner.windows if state.learner is not None else 0
 
     def tick(self) -> None:
         """Main-loop work: operator requests, time-limited commissioning, progress saves."""
@@ -305,7 +269,7 @@ class BaselineManager:
             return self.finish(asset, by)
         raise BaselineActionRejected(f"unknown baseline action {action!r}")
 
-    def _known(self, asset: str) -> _Asset:
+    def _known(self, asset: str) -> AssetState:
         state = self._assets.get(asset)
         if state is None:
             raise BaselineActionRejected(f"unknown asset {asset!r}")
@@ -328,7 +292,7 @@ class BaselineManager:
         with state.lock:
             if state.status != "commissioning":
                 raise BaselineActionRejected(f"{asset} is not commissioning (it is {state.status})")
-            have, need = self._windows(state), state.plan.tuning.min_windows
+            have, need = state.windows, state.plan.tuning.min_windows
             if have < need:
                 raise BaselineActionRejected(f"{asset} has {have} windows; finishing needs at least {need}")
             events = self._decide(state, by)
@@ -343,19 +307,6 @@ class BaselineManager:
         for name in sorted(self._assets):
             state = self._assets[name]
             with state.lock:
-                commissioning = state.status == "commissioning"
-                row: dict[str, Any] = {
-                    "asset": name,
-                    "model": state.plan.model,
-                    "status": state.status,
-                    "progress": [self._windows(state), state.plan.tuning.windows] if commissioning else None,
-                    "min_windows": state.plan.tuning.min_windows,
-                    "started_ms": state.started_ms if commissioning else None,
-                    "decided_ms": state.decided_ms,
-                    "decided_by": state.decided_by,
-                    "reason": state.reason,
-                    "last_status": state.last_status,
-                    **describe_decision(state.baseline),
-                }
+                row = describe_state(state)
             rows.append(row)
         return rows

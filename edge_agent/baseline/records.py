@@ -1,8 +1,10 @@
-"""The JSON documents of baselines: commissioning progress, learned/refused decisions, result fields, summaries."""
+"""Baseline records: an asset's plan and live state, and the JSON documents (progress, decisions, result fields)."""
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from edge_agent.baseline import (
@@ -19,6 +21,44 @@ from edge_agent.pipelines.postprocess import HealthAssessment
 
 FORMAT = 1
 SHOWN_LEVELS = ("order_1x_g", "order_2x_g", "order_3x_g", "order_1x_mm_s", "velocity_rms_mm_s", "band_rms_g")
+
+
+@dataclass(frozen=True)
+class AssetPlan:
+    """What the config says about one asset's baseline: its model and the baseline keys in force."""
+
+    model: str
+    tuning: BaselineTuning
+
+
+@dataclass
+class AssetState:
+    """The live baseline state of one asset; every field is guarded by lock."""
+
+    asset: str
+    plan: AssetPlan
+    settings: BaselineSettings
+    status: str = "commissioning"  # commissioning | learned | refused | off
+    learner: BaselineLearner | None = None
+    baseline: AssetBaseline | None = None
+    reason: str | None = None
+    started_ms: int = 0
+    decided_ms: int | None = None
+    decided_by: str | None = None
+    unsaved: int = 0
+    saved_at: float = 0.0
+    last_status: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def windows(self) -> int:
+        """Commissioning windows learned so far."""
+        return self.learner.windows if self.learner is not None else 0
+
+
+def settings_for(tuning: BaselineTuning) -> BaselineSettings:
+    """The core's settings from the config keys it knows (the rest keep the core's defaults)."""
+    return BaselineSettings.model_validate(tuning.model_dump(include=set(BaselineSettings.model_fields)))
 
 
 def progress_document(asset: str, started_ms: int, learner: BaselineLearner | None) -> dict[str, Any]:
@@ -160,3 +200,21 @@ def status_on_disk(store: BaselineStore, asset: str, tuning: BaselineTuning) -> 
     learner, started_ms = progress
     windows = learner.windows if learner is not None else 0
     return {**row, "progress": [windows, tuning.windows], "min_windows": tuning.min_windows, "started_ms": started_ms}
+
+
+def describe_state(state: AssetState) -> dict[str, Any]:
+    """One asset's live baseline as a JSON-ready dict (call with state.lock held)."""
+    commissioning = state.status == "commissioning"
+    return {
+        "asset": state.asset,
+        "model": state.plan.model,
+        "status": state.status,
+        "progress": [state.windows, state.plan.tuning.windows] if commissioning else None,
+        "min_windows": state.plan.tuning.min_windows,
+        "started_ms": state.started_ms if commissioning else None,
+        "decided_ms": state.decided_ms,
+        "decided_by": state.decided_by,
+        "reason": state.reason,
+        "last_status": state.last_status,
+        **describe_decision(state.baseline),
+    }
