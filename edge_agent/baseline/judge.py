@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from edge_agent.baseline.model import (
     BEARING_FAULT_STATES,
@@ -20,6 +21,18 @@ HEALTHY_STATE = "healthy"
 Z_CLIP = 10.0  # one wild feature must not decide alone: each robust z-score counts at most this much
 TOP_Z = 5  # deviation = RMS of the largest few |z|: a fault moves several features, noise rarely moves five
 LEVEL_Z = 3.0  # a line change counts only beyond 3 robust spreads of its own commissioning jitter
+# An absolute anomaly is overruled only by a close match: below this share of deviation_alarm.
+ANOMALY_MATCH = 0.7
+LINE_HZ = (50.0, 60.0)
+# The grid holds its frequency to ~0.1%; an induction motor's 2x sits its slip (~1-4%) below 2x line.
+LINE_TOLERANCE = 0.005
+# The envelope lines of each bearing fault (model features); their mean robust z says the fault's lines rose.
+FAULT_ENVELOPE_LINES: dict[str, tuple[str, ...]] = {
+    "outer_race": ("env_bpfo_1_db", "env_bpfo_2_db", "env_bpfo_3_db"),
+    "inner_race": ("env_bpfi_1_db", "env_bpfi_2_db", "env_bpfi_3_db"),
+    "ball": ("env_2bsf_1_db", "env_2bsf_2_db", "env_2bsf_3_db"),
+}
+ENVELOPE_LINE_Z = 2.0
 
 
 def feature_deviation(features: Mapping[str, float], baseline: AssetBaseline) -> tuple[float, list[tuple[str, float]]]:
@@ -37,12 +50,71 @@ def feature_deviation(features: Mapping[str, float], baseline: AssetBaseline) ->
     return math.sqrt(sum(z * z for _, z in top) / len(top)), top
 
 
+def _envelope_lines_z(fault: str, features: Mapping[str, float], baseline: AssetBaseline) -> float:
+    """Mean robust z of the fault's envelope lines against the baseline (0 when the model has no such features)."""
+    zs = [
+        (features[name] - baseline.features[name][0]) / baseline.features[name][1]
+        for name in FAULT_ENVELOPE_LINES.get(fault, ())
+        if name in features and name in baseline.features
+    ]
+    return sum(zs) / len(zs) if zs else 0.0
+
+
+def _on_2x_line_frequency(signature: MachineSignature) -> float | None:
+    """The line frequency whose second harmonic the 2x peak sits on, rather than on twice the measured 1x."""
+    for line in LINE_HZ:
+        off_line = abs(signature.order_2x_hz - 2.0 * line)
+        if off_line <= LINE_TOLERANCE * 2.0 * line and off_line < abs(
+            signature.order_2x_hz - 2.0 * signature.order_1x_hz
+        ):
+            return line
+    return None
+
+
 def _db(value: float) -> str:
     return f"{value:+.1f} dB"
 
 
-def _absolute(assessment: HealthAssessment, status: str, reason: str) -> BaselineJudgement:
-    return BaselineJudgement(assessment.state, assessment.anomaly, 0.0, status, {}, [reason])
+@dataclass(frozen=True)
+class _Findings:
+    """What changed against the baseline, before the rules turn it into a state."""
+
+    changes: dict[str, float]
+    grown: list[str]  # every level that grew by the alarm step (bearing band: half of it), significantly
+    bearing_band: list[str]
+    series: list[str]
+    line_hz: float | None
+    imbalance: bool
+    misalignment: bool
+
+
+def _findings(signature: MachineSignature, baseline: AssetBaseline, settings: BaselineSettings) -> _Findings:
+    now = levels_db(signature)
+    changes = {
+        short: round(now[name] - baseline.levels[name][0], 2)
+        for short, name in CHANGE_FIELDS.items()
+        if name in baseline.levels
+    }
+
+    def grew(short: str, threshold: float) -> bool:
+        change = changes.get(short, -math.inf)
+        return change >= threshold and change >= LEVEL_Z * baseline.levels[CHANGE_FIELDS[short]][1]
+
+    alarm = settings.change_alarm_db
+    dominance = alarm / 2.0  # "clearly less": half the alarm step below the line that grew
+    d1, d2, d3 = (changes.get(k, 0.0) for k in ("order_1x", "order_2x", "order_3x"))
+    # The envelope floor is a squared quantity: its 6 dB are the band's 3 dB (x1.4 more bearing-band energy).
+    bearing_band = [k for k, t in (("band_rms", alarm / 2.0), ("envelope_floor", alarm)) if grew(k, t)]
+    # Half orders sit next to the shaft lines, which leak into them on short windows: they must outgrow those.
+    # 5x-10x lie two orders or more from the lines imbalance and misalignment raise, out of their leakage.
+    series = [k for k in ("half_orders",) if grew(k, alarm) and changes[k] - max(d1, d2, d3) >= dominance]
+    series += [k for k in ("harmonics_5x_10x",) if grew(k, alarm)]
+    line_hz = _on_2x_line_frequency(signature) if grew("order_2x", alarm) else None
+    imbalance = not series and grew("order_1x", alarm) and d1 - max(d2, d3) >= dominance
+    misalignment = not (series or imbalance or line_hz) and grew("order_2x", alarm) and d2 > d1 - dominance
+    grown = [k for k in changes if grew(k, alarm)]
+    grown += [k for k in bearing_band if k not in grown]
+    return _Findings(changes, grown, bearing_band, series, line_hz, imbalance, misalignment)
 
 
 def judge(
@@ -54,33 +126,15 @@ def judge(
 ) -> BaselineJudgement:
     """Final state of a window: the absolute model's, corrected by what changed against the asset's baseline."""
     if baseline is None:
-        return _absolute(assessment, "none", "no baseline: absolute model only")
+        return BaselineJudgement(assessment.state, assessment.anomaly, 0.0, "none", {}, ["no baseline: absolute only"])
     if not baseline.covers(signature.rpm, settings.speed_tolerance):
-        return _absolute(
-            assessment,
-            "other_speed",
+        reason = (
             f"baseline learned at {baseline.rpm_min:.0f}-{baseline.rpm_max:.0f} rpm, window at "
-            f"{signature.rpm:.0f} rpm: absolute model only",
+            f"{signature.rpm:.0f} rpm: absolute model only"
         )
-    now = levels_db(signature)
-    changes = {
-        short: round(now[name] - baseline.levels[name][0], 2)
-        for short, name in CHANGE_FIELDS.items()
-        if name in baseline.levels
-    }
-
-    def grew(short: str, threshold: float) -> bool:
-        spread = baseline.levels[CHANGE_FIELDS[short]][1] if short in changes else math.inf
-        change = changes.get(short, 0.0)
-        return change >= threshold and change >= LEVEL_Z * spread
-
-    alarm = settings.change_alarm_db
-    dominance = alarm / 2.0  # "clearly less": half the alarm step below the line that grew
-    d1, d2, d3 = (changes.get(k, 0.0) for k in ("order_1x", "order_2x", "order_3x"))
-    imbalance = grew("order_1x", alarm) and d1 - max(d2, d3) >= dominance
-    misalignment = not imbalance and grew("order_2x", alarm) and d2 > d1 - dominance
-    bearing_band = [k for k in ("band_rms", "envelope_floor") if grew(k, alarm / 2.0)]
-    changed = [k for k in changes if grew(k, alarm)]
+        return BaselineJudgement(assessment.state, assessment.anomaly, 0.0, "other_speed", {}, [reason])
+    f = _findings(signature, baseline, settings)
+    d1, d2, d3 = (f.changes.get(k, 0.0) for k in ("order_1x", "order_2x", "order_3x"))
     deviation, top = feature_deviation(features, baseline)
     deviant = deviation >= settings.deviation_alarm
     most = ", ".join(f"{n} z={z:+.1f}" for n, z in top[:3])
@@ -88,30 +142,43 @@ def judge(
     candidate = assessment.closest_state if absolute == UNCERTAIN_STATE else absolute
 
     def result(state: str, anomaly: bool, *reasons: str) -> BaselineJudgement:
-        return BaselineJudgement(state, anomaly, round(deviation, 3), "used", changes, list(reasons))
+        return BaselineJudgement(state, anomaly, round(deviation, 3), "used", f.changes, list(reasons))
 
-    if candidate in BEARING_FAULT_STATES and (bearing_band or (deviant and not imbalance and not misalignment)):
-        evidence = ", ".join(f"{k.replace('_', ' ')} {_db(changes[k])}" for k in bearing_band)
-        why = f"{candidate} and the window left its baseline ({evidence or f'deviation {deviation:.1f}: {most}'})"
-        other = assessment.top2[1] if absolute == UNCERTAIN_STATE else ""
-        if other in BEARING_FAULT_STATES:
-            return result(UNCERTAIN_STATE, False, why, f"model unsure between {candidate} and {other}")
-        return result(candidate, False, why)
-    if imbalance:
-        rest = "2x/3x unchanged" if max(d2, d3) < dominance else f"2x {_db(d2)}, 3x {_db(d3)}"
+    if candidate in BEARING_FAULT_STATES:
+        lines_z = _envelope_lines_z(candidate, features, baseline)
+        evidence = [f"{k.replace('_', ' ')} {_db(f.changes[k])}" for k in f.bearing_band]
+        evidence += [f"its envelope lines z={lines_z:+.1f}"] if lines_z >= ENVELOPE_LINE_Z else []
+        if not evidence and deviant and not (f.imbalance or f.misalignment):
+            evidence = [f"deviation {deviation:.1f}: {most}"]
+        if evidence:
+            why = f"{candidate} and the window left its baseline ({', '.join(evidence)})"
+            other = assessment.top2[1] if absolute == UNCERTAIN_STATE else ""
+            if other in BEARING_FAULT_STATES:
+                return result(UNCERTAIN_STATE, False, why, f"model unsure between {candidate} and {other}")
+            return result(candidate, False, why)
+    if f.imbalance:
+        rest = "2x/3x unchanged" if max(d2, d3) < settings.change_alarm_db / 2 else f"2x {_db(d2)}, 3x {_db(d3)}"
         return result("imbalance", False, f"1x {_db(d1)} over baseline, {rest}: imbalance")
-    if misalignment:
+    if f.misalignment:
         return result("misalignment", False, f"2x {_db(d2)} over baseline (1x {_db(d1)}): misalignment")
-    if not deviant and not changed:
-        reasons = [f"matches its baseline (deviation {deviation:.1f} < {settings.deviation_alarm:g})"]
+    match_below = settings.deviation_alarm * (ANOMALY_MATCH if absolute == UNKNOWN_STATE else 1.0)
+    if deviation < match_below and not f.grown:
+        reasons = [f"matches its baseline (deviation {deviation:.1f} < {match_below:g})"]
         if absolute == UNCERTAIN_STATE:
             reasons.append(f"absolute model was unsure ({' vs '.join(assessment.top2)}): resolved by the baseline")
         elif absolute != HEALTHY_STATE:
             reasons.append(f"absolute model said {absolute}: the machine's own signature, not a fault")
         return result(HEALTHY_STATE, False, *reasons)
-    parts = [", ".join(f"{k.replace('_', ' ')} {_db(changes[k])}" for k in changed)]
-    parts.append(f"deviation {deviation:.1f}: {most}" if deviant else "")
-    why = f"left its baseline ({'; '.join(p for p in parts if p)})"
+    lines = ", ".join(f"{k.replace('_', ' ')} {_db(f.changes[k])}" for k in f.grown)
+    parts = [lines, f"deviation {deviation:.1f}: {most}" if deviation >= match_below else ""]
+    reasons = [f"left its baseline ({'; '.join(p for p in parts if p)})"]
+    if f.series:
+        reasons.append("a harmonic series or half orders grew: looseness-like, not a trained fault")
+    if f.line_hz:
+        reasons.append(
+            f"the grown 2x sits on twice line frequency ({2 * f.line_hz:g} Hz): electrical, not misalignment"
+        )
+    reasons.append("no known fault explains the change")
     if absolute == UNCERTAIN_STATE and not deviant:
-        return result(UNCERTAIN_STATE, False, why, "no known fault explains the change")
-    return result(UNKNOWN_STATE, True, why, "no known fault explains the change")
+        return result(UNCERTAIN_STATE, False, *reasons)
+    return result(UNKNOWN_STATE, True, *reasons)

@@ -19,6 +19,8 @@ CHANGE_FIELDS: dict[str, str] = {
     "band_rms": "band_rms_g",
     "envelope_floor": "envelope_floor_g2",
     "velocity_rms": "velocity_rms_mm_s",
+    "half_orders": "half_orders_g",
+    "harmonics_5x_10x": "harmonics_5x_10x_g",
 }
 LEVEL_FIELDS = (*CHANGE_FIELDS.values(), "order_1x_mm_s", "rms_g")
 _LEVEL_FLOOR = 1e-9  # -180 dB: a missing line is "very small", never -inf

@@ -24,8 +24,10 @@ def window(
     noise_g: float = 0.05,
     impacts_order: float | None = None,
     impact_g: float = 1.0,
+    extra_orders: dict[float, float] | None = None,
+    tone_hz: tuple[float, float] | None = None,
 ) -> np.ndarray:
-    """A machine's window: a 1x/2x/3x series (g) with speed ripple, 50 Hz hum, noise and optional impacts."""
+    """A machine's window: 1x/2x/3x (g) with speed jitter, 50 Hz hum, noise; optional impacts, orders, a fixed tone."""
     rng = np.random.default_rng(seed)
     n = int(FS * SECONDS)
     t = np.arange(n) / FS
@@ -33,6 +35,10 @@ def window(
     phase = 2 * np.pi * fr * t
     x = sum(a * np.sin(k * phase + rng.uniform(0, 2 * np.pi)) for k, a in enumerate(orders, start=1))
     x = x + 0.02 * np.sin(2 * np.pi * 50.0 * t) + noise_g * rng.standard_normal(n)
+    for order, amplitude in (extra_orders or {}).items():
+        x = x + amplitude * np.sin(order * phase + rng.uniform(0, 2 * np.pi))
+    if tone_hz is not None:
+        x = x + tone_hz[1] * np.sin(2 * np.pi * tone_hz[0] * t + rng.uniform(0, 2 * np.pi))
     if impacts_order is not None:
         ring = np.exp(-np.arange(200) / 30.0) * np.sin(2 * np.pi * 3500.0 * np.arange(200) / FS)
         train = np.zeros(n)

@@ -7,19 +7,29 @@ from dataclasses import replace
 import pytest
 
 from edge_agent.baseline import AssetBaseline, BaselineLearner, BaselineSettings, judge
-from tests.edge_agent.baseline.signals import BEARING, assessment, observe, window
+from tests.edge_agent.baseline.signals import BEARING, RPM, assessment, observe, window
 
 SETTINGS = BaselineSettings(windows=30, min_windows=10)
+
+
+def _learn(rpm: float) -> AssetBaseline:
+    learner = BaselineLearner("pump-3", "bearing-health@1.1.0", SETTINGS)
+    for seed in range(30):
+        signature, features = observe(window(seed, rpm=rpm), rpm=rpm)
+        learner.add(signature, features, assessment("imbalance"))
+    return learner.finish(now_ms=1)
 
 
 @pytest.fixture(scope="module")
 def baseline() -> AssetBaseline:
     """A healthy machine with a large residual 1x that the absolute model calls imbalance."""
-    learner = BaselineLearner("pump-3", "bearing-health@1.1.0", SETTINGS)
-    for seed in range(30):
-        signature, features = observe(window(seed))
-        learner.add(signature, features, assessment("imbalance"))
-    return learner.finish(now_ms=1)
+    return _learn(RPM)
+
+
+@pytest.fixture(scope="module")
+def two_pole() -> AssetBaseline:
+    """A two-pole motor on a 50 Hz grid: its 2x (98.3 Hz) lies within 2% of twice line frequency."""
+    return _learn(2950.0)
 
 
 @pytest.mark.parametrize("seed", [100, 101, 102])
@@ -110,3 +120,40 @@ def test_given_no_baseline_when_judged_then_the_absolute_assessment_is_unchanged
     absolute = assessment("unknown", second="outer_race", anomaly=True)
     result = judge(absolute, features, signature, None, SETTINGS)
     assert (result.state, result.anomaly, result.status, result.deviation) == ("unknown", True, "none", 0.0)
+
+
+def test_given_a_grown_harmonic_series_with_half_orders_when_judged_then_it_is_unknown_not_misalignment(
+    baseline: AssetBaseline,
+) -> None:
+    loose = {0.5: 0.03, 1.5: 0.04, 2.5: 0.03, 5.0: 0.04, 6.0: 0.03, 7.0: 0.03, 8.0: 0.02}
+    signature, features = observe(window(113, orders=(0.16, 0.12, 0.09), extra_orders=loose))
+    result = judge(assessment("misalignment"), features, signature, baseline, SETTINGS)
+    assert (result.state, result.anomaly) == ("unknown", True)
+    assert any("looseness-like" in reason for reason in result.reasons)
+
+
+def test_given_2x_line_frequency_on_a_two_pole_motor_when_judged_then_it_is_unknown_not_misalignment(
+    two_pole: AssetBaseline,
+) -> None:
+    signature, features = observe(window(114, rpm=2950.0, tone_hz=(100.0, 0.1)), rpm=2950.0)
+    result = judge(assessment("misalignment"), features, signature, two_pole, SETTINGS)
+    assert result.changes_db["order_2x"] > 6.0
+    assert (result.state, result.anomaly) == ("unknown", True)
+    assert any("twice line frequency (100 Hz)" in reason for reason in result.reasons)
+
+
+def test_given_a_true_2x_growth_next_to_2x_line_frequency_when_judged_then_it_is_misalignment(
+    two_pole: AssetBaseline,
+) -> None:
+    signature, features = observe(window(115, rpm=2950.0, orders=(0.08, 0.1, 0.015)), rpm=2950.0)
+    assert judge(assessment("healthy"), features, signature, two_pole, SETTINGS).state == "misalignment"
+
+
+def test_given_an_absolute_anomaly_on_a_window_only_roughly_like_its_baseline_then_unknown_stands(
+    baseline: AssetBaseline,
+) -> None:
+    signature, features = observe(window(116, impacts_order=4.1, impact_g=0.03))
+    plain = judge(assessment("healthy"), features, signature, baseline, SETTINGS)
+    flagged = judge(assessment("unknown", anomaly=True), features, signature, baseline, SETTINGS)
+    assert 0.7 * SETTINGS.deviation_alarm <= flagged.deviation < SETTINGS.deviation_alarm
+    assert (plain.state, flagged.state, flagged.anomaly) == ("healthy", "unknown", True)

@@ -64,3 +64,20 @@ def test_given_a_velocity_when_zoned_then_each_limit_belongs_to_the_lower_zone(v
 
 def test_given_other_limits_when_zoned_then_they_are_used() -> None:
     assert iso_zone(3.0, limits=(1.4, 2.8, 4.5)) == "C"
+
+
+def test_given_lines_off_their_nominal_order_when_measured_then_their_frequencies_are_found() -> None:
+    fr = 1780.0 / 60.0 * 1.01  # the shaft runs 1% faster than the message says
+    samples = _tones(0.25, (fr, 0.1), (2 * fr, 0.05), (100.0, 0.001), noise_g=0.005)
+    signature = machine_signature(samples, FS, 1780.0)
+    assert signature.order_1x_hz == pytest.approx(fr, abs=0.2)
+    assert signature.order_2x_hz == pytest.approx(2 * fr, abs=0.3)
+
+
+def test_given_half_orders_and_high_harmonics_when_measured_then_their_series_are_summed() -> None:
+    fr = 1780.0 / 60.0
+    plain = machine_signature(_tones(0.5, (fr, 0.1), noise_g=0.002), FS, 1780.0)
+    loose = machine_signature(_tones(0.5, (fr, 0.1), (0.5 * fr, 0.03), (1.5 * fr, 0.04), (7 * fr, 0.05)), FS, 1780.0)
+    assert loose.half_orders_g == pytest.approx(0.05, rel=0.05)
+    assert loose.harmonics_5x_10x_g == pytest.approx(0.05, rel=0.05)
+    assert plain.half_orders_g < 0.01 and plain.harmonics_5x_10x_g < 0.01
