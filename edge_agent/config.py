@@ -10,7 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from edge_agent.config_baseline import BaselineConfig, BaselineOverride, BaselineTuning
+from edge_agent.config_baseline import BaselineConfig, BaselineOverride, BaselineTuning, merged_tuning
 from edge_agent.contracts import BearingGeometry
 from edge_agent.errors import ConfigError
 
@@ -246,15 +246,8 @@ class AgentConfig(_Section):
 
     def baseline_for(self, asset_id: str) -> BaselineTuning:
         """The baseline section with the asset's own keys (only those it sets) laid over it."""
-        fields = set(BaselineOverride.model_fields)
-        merged = self.baseline.model_dump(include=fields)
         asset = next((a for a in self.assets if a.id == asset_id), None)
-        if asset is not None and asset.baseline is not None:
-            merged.update(asset.baseline.model_dump(include=asset.baseline.model_fields_set))
-        try:
-            return BaselineTuning.model_validate(merged)
-        except ValidationError as exc:
-            raise ValueError(f"assets.{asset_id}.baseline: {exc.errors()[0]['msg']}") from exc
+        return merged_tuning(self.baseline, asset.baseline if asset is not None else None, f"assets.{asset_id}")
 
 
 def _apply_env(document: dict[str, Any], environ: Mapping[str, str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class _Section(BaseModel):
@@ -67,3 +67,14 @@ class BaselineConfig(BaselineTuning):
     save_interval_s: float = Field(
         default=5.0, gt=0, le=3600, description="How often commissioning progress is saved (windows a kill -9 may lose)"
     )
+
+
+def merged_tuning(base: BaselineTuning, override: BaselineOverride | None, where: str) -> BaselineTuning:
+    """The global keys with an asset's own (only those it sets) laid over them, checked together."""
+    merged = base.model_dump(include=set(BaselineOverride.model_fields))
+    if override is not None:
+        merged.update(override.model_dump(include=override.model_fields_set))
+    try:
+        return BaselineTuning.model_validate(merged)
+    except ValidationError as exc:
+        raise ValueError(f"{where}.baseline: {exc.errors()[0]['msg']}") from exc
