@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from edge_agent.baseline.model import (
@@ -33,6 +33,7 @@ FAULT_ENVELOPE_LINES: dict[str, tuple[str, ...]] = {
     "ball": ("env_2bsf_1_db", "env_2bsf_2_db", "env_2bsf_3_db"),
 }
 ENVELOPE_LINE_Z = 2.0
+SHAFT_LINES = ("order_1x_g", "order_2x_g", "order_3x_g")
 
 
 def feature_deviation(features: Mapping[str, float], baseline: AssetBaseline) -> tuple[float, list[tuple[str, float]]]:
@@ -71,6 +72,10 @@ def _on_2x_line_frequency(signature: MachineSignature) -> float | None:
     return None
 
 
+def _power_sum_db(levels_in_db: Iterable[float]) -> float:
+    return 10.0 * math.log10(sum(10.0 ** (level / 10.0) for level in levels_in_db))
+
+
 def _db(value: float) -> str:
     return f"{value:+.1f} dB"
 
@@ -105,9 +110,12 @@ def _findings(signature: MachineSignature, baseline: AssetBaseline, settings: Ba
     d1, d2, d3 = (changes.get(k, 0.0) for k in ("order_1x", "order_2x", "order_3x"))
     # The envelope floor is a squared quantity: its 6 dB are the band's 3 dB (x1.4 more bearing-band energy).
     bearing_band = [k for k, t in (("band_rms", alarm / 2.0), ("envelope_floor", alarm)) if grew(k, t)]
-    # Half orders sit next to the shaft lines, which leak into them on short windows: they must outgrow those.
-    # 5x-10x lie two orders or more from the lines imbalance and misalignment raise, out of their leakage.
-    series = [k for k in ("half_orders",) if grew(k, alarm) and changes[k] - max(d1, d2, d3) >= dominance]
+    # Half orders sit between the shaft lines, which leak into them on short windows: they must outgrow the
+    # 1x-3x series as a whole. 5x-10x lie two orders or more from the lines imbalance and misalignment raise.
+    shaft = max(d1, d2, d3)
+    if all(n in baseline.levels for n in SHAFT_LINES):
+        shaft = _power_sum_db(now[n] for n in SHAFT_LINES) - _power_sum_db(baseline.levels[n][0] for n in SHAFT_LINES)
+    series = [k for k in ("half_orders",) if grew(k, alarm) and changes[k] - shaft >= dominance]
     series += [k for k in ("harmonics_5x_10x",) if grew(k, alarm)]
     line_hz = _on_2x_line_frequency(signature) if grew("order_2x", alarm) else None
     imbalance = not series and grew("order_1x", alarm) and d1 - max(d2, d3) >= dominance

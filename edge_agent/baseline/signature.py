@@ -59,9 +59,19 @@ def _peak(amplitude: np.ndarray, df: float, centre: float, half: float) -> tuple
     k = lo + int(np.argmax(amplitude[lo : hi + 1]))
     a, b, c = np.log(np.maximum(amplitude[k - 1 : k + 2], _TINY))
     curvature = a - 2.0 * b + c
-    delta = 0.5 * (a - c) / curvature if curvature < 0 else 0.0
-    delta = max(-0.5, min(0.5, delta))
-    return float(math.exp(b - 0.25 * (a - c) * delta)), float((k + delta) * df)
+    delta = max(-0.5, min(0.5, 0.5 * (a - c) / curvature)) if curvature < 0 else 0.0
+    if lo < k < hi:
+        return float(math.exp(b - 0.25 * (a - c) * delta)), float((k + delta) * df)
+    # A maximum on the window's edge is the skirt of a line outside it: report that line's frequency, so the
+    # judge can tell a neighbour (such as twice line frequency) from the order itself.
+    step = -1 if k == lo else 1
+    j, last = k, min(max(k + step * 4 * (hi - lo + 1), 1), amplitude.size - 2)
+    while j != last and amplitude[j + step] > amplitude[j]:
+        j += step
+    a, b, c = np.log(np.maximum(amplitude[j - 1 : j + 2], _TINY))
+    curvature = a - 2.0 * b + c
+    outer = max(-0.5, min(0.5, 0.5 * (a - c) / curvature)) if curvature < 0 else 0.0
+    return float(amplitude[k]), float((j + outer) * df)
 
 
 def _envelope_floor(spec: np.ndarray, n: int, k1: int, k2: int) -> float:

@@ -81,3 +81,10 @@ def test_given_half_orders_and_high_harmonics_when_measured_then_their_series_ar
     assert loose.half_orders_g == pytest.approx(0.05, rel=0.05)
     assert loose.harmonics_5x_10x_g == pytest.approx(0.05, rel=0.05)
     assert plain.half_orders_g < 0.01 and plain.harmonics_5x_10x_g < 0.01
+
+
+def test_given_a_strong_line_just_outside_the_2x_window_when_measured_then_its_own_frequency_is_reported() -> None:
+    samples = _tones(0.32, (48.0, 0.02), (96.0, 0.002), (100.0, 0.2), noise_g=0.001)
+    signature = machine_signature(samples, FS, 2880.0)
+    assert signature.order_2x_hz == pytest.approx(100.0, abs=0.3)
+    assert signature.order_1x_hz == pytest.approx(48.0, abs=0.3)
