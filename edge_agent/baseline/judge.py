@@ -94,6 +94,7 @@ class _Findings:
 
 
 def _findings(signature: MachineSignature, baseline: AssetBaseline, settings: BaselineSettings) -> _Findings:
+    """Level changes in dB against the baseline medians and the line rules they fire."""
     now = levels_db(signature)
     changes = {
         short: round(now[name] - baseline.levels[name][0], 2)
@@ -173,7 +174,8 @@ def judge(
     if deviation < match_below and not f.grown:
         reasons = [f"matches its baseline (deviation {deviation:.1f} < {match_below:g})"]
         if absolute == UNCERTAIN_STATE:
-            reasons.append(f"absolute model was unsure ({' vs '.join(assessment.top2)}): resolved by the baseline")
+            pair = " vs ".join(name for name in assessment.top2 if name) or assessment.closest_state
+            reasons.append(f"absolute model was unsure ({pair}): resolved by the baseline")
         elif absolute != HEALTHY_STATE:
             reasons.append(f"absolute model said {absolute}: the machine's own signature, not a fault")
         return result(HEALTHY_STATE, False, *reasons)
