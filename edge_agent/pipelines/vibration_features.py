@@ -55,7 +55,18 @@ FEATURE_NAMES: tuple[str, ...] = (
     "env_2bsf_3_db",
     "env_2bsf_sidebands_ftf_db",
     "env_max_unexplained_db",
+    # shape of the machine's own shaft-order series (bearing-health 1.1+): imbalance is a 1x that dominates
+    # its harmonics, misalignment a 2x that rivals the 1x, meshing or rattling parts add high shaft orders
+    "raw_1x_over_2x_3x_db",
+    "raw_2x_over_1x_db",
+    "raw_sync_7x_60x_over_floor_db",
+    # absolute severity, the one level every analyst reads (ISO 20816): velocity in dB re 1 mm/s RMS
+    "velocity_1x_db",
+    "velocity_10_1000hz_db",
 )
+# The 35 features of bearing-health 1.0.x: a manifest names the features it was trained on, in its order.
+FEATURE_NAMES_V1: tuple[str, ...] = FEATURE_NAMES[:35]
+_FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 DEFAULT_ENVELOPE_BAND_HZ = (1500.0, 8000.0)
 # The raw-spectrum 1x needs a couple of revolutions to be a line at all; below that it is leakage from DC.
@@ -64,6 +75,7 @@ MIN_REVOLUTIONS = 2.0
 _NYQUIST_USABLE = 0.45
 _MIN_BANDWIDTH_HZ = 1000.0
 _POWER_FLOOR = 1e-8  # -80 dB: a missing tone is "very small", never -inf
+_G_MM_S2 = 9806.65  # one g in mm/s^2
 
 
 def default_step() -> BearingFeaturesStep:
@@ -166,8 +178,7 @@ def extract_features(
     samples: np.ndarray, fs_hz: float, rpm: float, bearing: BearingGeometry, step: BearingFeaturesStep
 ) -> np.ndarray:
     """Feature vector (float32, len(step.feature_names)) of one window for the bearing-health model."""
-    if tuple(step.feature_names) != FEATURE_NAMES:
-        raise InputError("model expects features this agent does not compute: " + ", ".join(step.feature_names))
+    picks = _selection(tuple(step.feature_names))
     raw = _validate(samples, float(fs_hz), rpm, bearing, step)
     fs = float(fs_hz)
     fr = float(rpm) / 60.0
@@ -283,6 +294,26 @@ def extract_features(
     unexplained = float(region[~known].max()) if not known.all() else floor
     unexplained_db = 20.0 * math.log10(max(unexplained, 1e-300) / floor)
 
+    # Integer shaft orders 7x..60x that the usable band holds: tooth mesh, blade pass, rattling harmonics.
+    top_order = min(60, int(_NYQUIST_USABLE * fs / fr / (1 + tol)))
+    if top_order >= 7:
+        sync_hz = np.arange(7, top_order + 1, dtype=np.float64) * fr
+        sync_pk = _peaks(tone, df, sync_hz, np.maximum(tol * sync_hz, 0.5 * df))
+        sync_bins = np.minimum((sync_hz / df).astype(np.int64), tone.size - 1)
+        sync_snr = float((sync_pk / floor_at[sync_bins]).max())
+    else:
+        sync_snr = 1.0
+
+    # Velocity (mm/s RMS) from acceleration (g): divide by 2 pi f; 1x from its tone, broadband by Parseval.
+    mm_s_per_g_hz = _G_MM_S2 / (2.0 * math.pi)
+    velocity_1x = math.sqrt(float(raw_pk[1]) * var) * mm_s_per_g_hz / fr
+    v_lo, v_hi = math.ceil(10.0 / df), min(int(1000.0 / df), power.size - 1)
+    if v_hi >= v_lo:
+        f_band = np.arange(v_lo, v_hi + 1, dtype=np.float64) * df
+        velocity_band = math.sqrt(2.0 * float((power[v_lo : v_hi + 1] / f_band**2).sum())) / n * mm_s_per_g_hz
+    else:
+        velocity_band = 0.0
+
     p = _db_power(raw_pk)
     e = env_pk
     feats = [
@@ -321,8 +352,25 @@ def extract_features(
         e[15],
         0.5 * (e[16] + e[17]),
         unexplained_db,
+        float(_db_power(raw_pk[1] / (raw_pk[2] + raw_pk[3] + _POWER_FLOOR))),
+        float(_db_power(raw_pk[2] / (raw_pk[1] + _POWER_FLOOR))),
+        float(_db_power(sync_snr)),
+        20.0 * math.log10(max(velocity_1x, 1e-4)),
+        20.0 * math.log10(max(velocity_band, 1e-4)),
     ]
-    return np.asarray(feats, dtype=np.float32)
+    values = np.asarray(feats, dtype=np.float32)
+    return values if picks is None else values[picks]
+
+
+@lru_cache(maxsize=16)
+def _selection(names: tuple[str, ...]) -> np.ndarray | None:
+    """Indices of a model's features in the full vector (None: all of them, in order)."""
+    if names == FEATURE_NAMES:
+        return None
+    unknown = [n for n in names if n not in _FEATURE_INDEX]
+    if unknown:
+        raise InputError("model expects features this agent does not compute: " + ", ".join(unknown))
+    return np.array([_FEATURE_INDEX[n] for n in names], dtype=np.int64)
 
 
 def extract_batch(

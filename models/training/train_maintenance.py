@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +22,7 @@ from models.training.vibration import STATES, UNTRAINED_STATES, VibrationDomain,
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "1.0.0"
+MODEL_VERSION = "1.1.0"
 
 
 @dataclass(frozen=True)
@@ -36,12 +38,26 @@ class Recipe:
     covariance_ridge: float = 0.02
     # Gaussian components per class in the anomaly model.
     anomaly_components: int = 3
+    # Hard-negative mining: healthy windows drawn beside the training set, the hardest of which join it.
+    mining_pool: int = 3000
+    # A mined healthy window joins when the first fit gives it less than this probability of healthy.
+    mining_below: float = 0.5
+    # The state is 'uncertain' below a top probability between these, the lowest that validation allows.
+    uncertain_floor: float = 0.5
+    uncertain_ceiling: float = 0.85
     # Share of in-distribution validation windows allowed over the anomaly threshold.
     anomaly_quantile: float = 0.995
 
 
 FULL = Recipe(train_per_state=1000, val_per_state=400, test_per_state=400, unknown_per_state=400)
-QUICK = Recipe(train_per_state=150, val_per_state=60, test_per_state=60, unknown_per_state=60, anomaly_components=1)
+QUICK = Recipe(
+    train_per_state=150,
+    val_per_state=60,
+    test_per_state=60,
+    unknown_per_state=60,
+    anomaly_components=1,
+    mining_pool=120,
+)
 
 
 @dataclass
@@ -88,6 +104,28 @@ def _choose_threshold(scores: np.ndarray, y: np.ndarray, healthy: int, quantile:
     return round(max(all_q, healthy_q), 4)
 
 
+def mining_domain(domain: VibrationDomain) -> VibrationDomain:
+    """The training domain narrowed to healthy machines whose residual 1x (and the series behind it) is strong."""
+    lo, hi = domain.residual_1x_mm_s
+    return dataclasses.replace(domain, residual_1x_mm_s=(math.sqrt(lo * hi), hi))
+
+
+def choose_uncertain_below(
+    probs: np.ndarray, y: np.ndarray, floor: float, ceiling: float, target: float = 0.99
+) -> float:
+    """Lowest top-probability cut (from `floor` up to `ceiling`) above which validation windows are right at
+    least `target` of the time: below it the model says 'uncertain' with its top two instead of a confident
+    wrong state. The ceiling keeps 'uncertain' an exception where the classes overlap (healthy vs mild
+    imbalance with no baseline), not the usual answer."""
+    top = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == y
+    for cut in np.arange(floor, ceiling + 1e-9, 0.05):
+        decided = top >= cut
+        if decided.any() and correct[decided].mean() >= target:
+            return round(float(cut), 2)
+    return ceiling
+
+
 def train(
     seed: int = 0,
     quick: bool = False,
@@ -108,7 +146,13 @@ def train(
     recipe = QUICK if quick else FULL
     domain = VibrationDomain()
     workers = max(1, min(2, os.cpu_count() or 1))
-    seeds = {"train": 1000 * seed + 11, "val": 1000 * seed + 12, "test": 1000 * seed + 13, "unknown": 1000 * seed + 14}
+    seeds = {
+        "train": 1000 * seed + 11,
+        "val": 1000 * seed + 12,
+        "test": 1000 * seed + 13,
+        "unknown": 1000 * seed + 14,
+        "mining": 1000 * seed + 15,
+    }
     train_set = build_features(seeds["train"], recipe.train_per_state, STATES, domain, workers)
     if field_train is not None and len(field_train.states):
         train_set = FeatureSet(
@@ -129,22 +173,27 @@ def train(
     index = {s: i for i, s in enumerate(STATES)}
     y_train = np.array([index[s] for s in train_set.states])
     y_val = np.array([index[s] for s in val_set.states])
-    clf = Pipeline(
-        [
-            ("scale", StandardScaler()),
-            (
-                "mlp",
-                MLPClassifier(
-                    hidden_layer_sizes=recipe.hidden,
-                    alpha=1e-3,
-                    max_iter=300,
-                    random_state=seed,
-                    early_stopping=False,
-                ),
-            ),
-        ]
-    )
-    clf.fit(train_set.x, y_train)
+
+    def classifier() -> Pipeline:
+        mlp = MLPClassifier(
+            hidden_layer_sizes=recipe.hidden, alpha=1e-3, max_iter=300, random_state=seed, early_stopping=False
+        )
+        return Pipeline([("scale", StandardScaler()), ("mlp", mlp)])
+
+    clf = classifier().fit(train_set.x, y_train)
+    # Hard negatives: healthy machines with a strong residual series, drawn apart from every split; those
+    # the first fit doubts join the training set, and the classifier is fitted again.
+    pool = build_features(seeds["mining"], recipe.mining_pool, ("healthy",), mining_domain(domain), workers)
+    hard = clf.predict_proba(pool.x)[:, index["healthy"]] < recipe.mining_below
+    log.info("hard-negative mining: %d of %d strong-series healthy windows join", int(hard.sum()), hard.size)
+    if hard.any():
+        train_set = FeatureSet(
+            x=np.concatenate([train_set.x, pool.x[hard]]).astype(np.float32),
+            states=train_set.states + ["healthy"] * int(hard.sum()),
+            params=train_set.params + [p for p, k in zip(pool.params, hard, strict=True) if k],
+        )
+        y_train = np.array([index[s] for s in train_set.states])
+        clf = classifier().fit(train_set.x, y_train)
     scaler = clf.named_steps["scale"]
     mu = scaler.mean_.astype(np.float64)
     sd = scaler.scale_.astype(np.float64)
@@ -153,8 +202,9 @@ def train(
     )
     model_bytes = build_onnx(clf, mu, sd, a, b)
 
-    _, val_scores = run_onnx(model_bytes, val_set.x)
+    val_probs, val_scores = run_onnx(model_bytes, val_set.x)
     threshold = _choose_threshold(val_scores.reshape(-1), y_val, index["healthy"], recipe.anomaly_quantile)
+    uncertain_below = choose_uncertain_below(val_probs, y_val, recipe.uncertain_floor, recipe.uncertain_ceiling)
     test_probs, test_scores = run_onnx(model_bytes, test_set.x)
     _, unknown_scores = run_onnx(model_bytes, unknown_set.x)
     metrics = ev.maintenance_metrics(
@@ -226,7 +276,7 @@ def train(
             labels=list(STATES),
             negative_label="healthy",
         ),
-        thresholds=Thresholds(anomaly=threshold),
+        thresholds=Thresholds(anomaly=threshold, uncertain_below=uncertain_below),
         description="Bearing and shaft health from one accelerometer window (6 states + anomaly score)",
         training=training,
         selftest_inputs=test_set.x[selftest_idx].astype(np.float32),

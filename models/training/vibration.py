@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from edge_agent.contracts import BearingGeometry
+from models.training.vibration_nuisance import line_hum, random_mounting, residual_series
 from models.training.vibration_signals import (
     broadband_noise,
     impact_times,
@@ -42,6 +43,9 @@ BEARINGS: tuple[BearingGeometry, ...] = (
 
 # Keep resonances below the DAQ's anti-alias corner; a mode above it would simply not be recorded.
 _MAX_RESONANCE_FRACTION_OF_FS = 0.42
+G_MM_S2 = 9806.65  # one g in mm/s^2
+# A 1x line this far under the broadband power is still 20+ dB over its own FFT bin's noise in a 0.25 s window.
+IMBALANCE_MIN_SNR_DB = -15.0
 
 
 @dataclass(frozen=True)
@@ -60,19 +64,34 @@ class VibrationDomain:
     # Standard deviation of each impact's timing, as a fraction of the impact period.
     jitter: tuple[float, float] = (0.005, 0.02)
     # Broadband noise RMS in g, drawn log-uniformly: absolute level carries no state information.
-    noise_rms_g: tuple[float, float] = (0.005, 0.5)
+    noise_rms_g: tuple[float, float] = (0.002, 0.5)
     # Gain of the structural resonance in the broadband (rolling/flow) noise, linear PSD factor.
     noise_resonance_gain: tuple[float, float] = (0.0, 4.0)
     # Spectral tilt of the broadband noise PSD, exponent of f.
-    noise_tilt: tuple[float, float] = (-0.5, 0.5)
-    # Running-speed 1x of every machine (the healthy baseline), power relative to noise, dB.
-    baseline_1x_db: tuple[float, float] = (-25.0, -10.0)
-    # Other machine background (harmonics 2x..6x, non-synchronous tones), power relative to noise, dB.
-    background_db: tuple[float, float] = (-35.0, -18.0)
+    noise_tilt: tuple[float, float] = (-1.2, 1.2)
+    # Residual 1x of every machine (its healthy signature) as velocity, mm/s RMS, log-uniform: real machines
+    # differ by more than a decade, from a fine-balanced spindle to a fan still in ISO 20816 zone B.
+    residual_1x_mm_s: tuple[float, float] = (0.12, 4.5)
+    # How far the residual 2x and 3x fall behind the residual 1x on a healthy machine, dB.
+    residual_2x_gap_db: tuple[float, float] = (2.0, 22.0)
+    residual_3x_gap_db: tuple[float, float] = (4.0, 30.0)
+    # Other machine background (harmonics 4x..6x, non-synchronous tones), power relative to noise, dB.
+    background_db: tuple[float, float] = (-60.0, -15.0)
+    # Mains hum (50/60 Hz family) amplitude relative to the noise RMS, dB; present on `hum_share` of windows.
+    # A 2x-line vibration that dominates the window is an electrical fault, not hum: kept below the noise.
+    hum_db: tuple[float, float] = (-30.0, -8.0)
+    hum_share: float = 0.7
+    # Imbalance: the unbalanced 1x over the machine's own residual 1x, dB (3.5x amplitude and up).
+    imbalance_over_residual_db: tuple[float, float] = (11.0, 30.0)
+    # Misalignment: 2x over the (raised) 1x, as an amplitude ratio; healthy machines stay under the 1x.
+    misalignment_2x_ratio: tuple[float, float] = (1.0, 3.0)
+    # Sensor mounting: mounted resonance (curved magnet ~2.5 kHz .. stud ~15 kHz) and structural modes.
+    mount_corner_hz: tuple[float, float] = (2500.0, 15000.0)
+    structural_modes: tuple[int, int] = (0, 3)
     # Relative error of the reported shaft speed (tachometer / VFD setpoint vs true speed).
-    rpm_error: float = 0.005
-    # Peak relative speed wobble inside one window.
-    speed_wobble: tuple[float, float] = (0.0, 0.003)
+    rpm_error: float = 0.015
+    # Peak relative speed wobble inside one window (speed ripple).
+    speed_wobble: tuple[float, float] = (0.0, 0.008)
     bearings: tuple[BearingGeometry, ...] = BEARINGS
     gear_teeth: tuple[int, int] = (17, 40)
 
@@ -123,8 +142,9 @@ _OVERRIDABLE = (
     "noise_rms_g",
     "noise_resonance_gain",
     "noise_tilt",
-    "baseline_1x_db",
+    "residual_1x_mm_s",
     "background_db",
+    "hum_db",
     "rpm_error",
     "speed_wobble",
     "bearing",
@@ -157,13 +177,14 @@ def generate_window(
         "noise_rms_g": log_uniform(rng, d.noise_rms_g),
         "noise_resonance_gain": uniform(rng, d.noise_resonance_gain),
         "noise_tilt": uniform(rng, d.noise_tilt),
-        "baseline_1x_db": uniform(rng, d.baseline_1x_db),
+        "residual_1x_mm_s": log_uniform(rng, d.residual_1x_mm_s),
         "background_db": uniform(rng, d.background_db),
         "rpm_error": float(rng.uniform(-d.rpm_error, d.rpm_error)),
         "speed_wobble": uniform(rng, d.speed_wobble),
         "bearing": d.bearings[int(rng.integers(len(d.bearings)))],
         "gear_teeth": int(rng.integers(d.gear_teeth[0], d.gear_teeth[1] + 1)),
         "modulation_depth": uniform(rng, (0.5, 1.0)),
+        "hum_db": uniform(rng, d.hum_db) if rng.random() < d.hum_share else -200.0,
     }
     drawn.update(overrides)
     rpm_true = float(drawn["rpm"])
@@ -187,30 +208,34 @@ def generate_window(
         rng, n, fs, noise_rms, float(drawn["noise_tilt"]), res_hz, zeta, float(drawn["noise_resonance_gain"])
     )
 
-    # Machine baseline present in every state: low 1x/2x, weak higher harmonics, stray non-synchronous tones.
-    p1 = p_noise * 10 ** (float(drawn["baseline_1x_db"]) / 10)
-    p2 = p1 * 10 ** (-rng.uniform(3, 12) / 10)
-    sync = {1.0: phasor(rng, math.sqrt(2 * p1)), 2.0: phasor(rng, math.sqrt(2 * p2))}
+    # The machine's own healthy signature, present in every state: residual 1x/2x/3x series, background
+    # harmonics, mains hum and stray non-synchronous tones. Imbalance and misalignment reshape the series.
     bg_db = float(drawn["background_db"])
-    for k in range(3, 7):
-        sync[float(k)] = phasor(rng, math.sqrt(2 * p_noise * 10 ** ((bg_db - rng.uniform(0, 10)) / 10)))
+    amp_1x = float(drawn["residual_1x_mm_s"]) * math.sqrt(2) * 2 * math.pi * fr / G_MM_S2
+    residual = residual_series(rng, p_noise, amp_1x, d.residual_2x_gap_db, d.residual_3x_gap_db, bg_db)
+    sync = dict(residual.tones)
+    params: dict[str, float | str] = {}
+    _shaft_fault(state, rng, drawn, sync, residual.amp_1x, p_noise, d, params)
     base = sync_tones(half_turn, sync)
+    base += line_hum(rng, t, noise_rms * 10 ** (float(drawn["hum_db"]) / 20), fs)
     for _ in range(int(rng.integers(0, 3))):
-        f_tone = float(rng.choice([50.0, 60.0, 100.0, 120.0, float(rng.uniform(20, 1500))]))
+        f_tone = float(rng.uniform(20, 1500))
         pk = p_noise * 10 ** ((bg_db - rng.uniform(0, 6)) / 10)
         base += math.sqrt(2 * pk) * np.cos(2 * np.pi * f_tone * t + rng.uniform(0, 2 * np.pi))
+    mounting = random_mounting(rng, fs, d.mount_corner_hz, d.structural_modes)
 
-    params: dict[str, float | str] = {
-        k: (bearing_name(v)["name"] if k == "bearing" else float(v)) for k, v in drawn.items()
-    }
+    params.update({k: (bearing_name(v)["name"] if k == "bearing" else float(v)) for k, v in drawn.items()})
+    params["mount_corner_hz"] = mounting.corner_hz
     params["resonance_hz"] = res_hz
     params["n_samples"] = float(n)
     signature = _signature(state, rng, drawn, t, angle, half_turn, fr, fs, res_hz, zeta, bearing, params)
     if signature is None:
-        params["snr_db"] = float("nan")  # a healthy window has no signature to compare with the noise
+        if state == "healthy":
+            params["snr_db"] = float("nan")  # a healthy window has no signature to compare with the noise
         x = noise + base
     else:
         x = noise + base + scale_to_power(signature, p_noise * 10 ** (float(drawn["snr_db"]) / 10))
+    x = mounting.apply(x, fs) + float(rng.normal(0.0, 0.02))  # DC offset of the charge amplifier
     rpm_reported = rpm_true * (1.0 + float(drawn["rpm_error"]))
     params["rpm_true"] = rpm_true
     return VibrationSample(
@@ -266,17 +291,8 @@ def _signature(
             amps = (1.0 + depth * np.cos(cage + phase)) / (1.0 + depth) * (1.0 + 0.25 * rng.normal(size=times.size))
         params["impact_order"] = order
         return ring(times, np.clip(amps, 0.0, None), n, fs, modes)
-    if state == "healthy":
-        return None
-    if state == "imbalance":
-        return sync_tones(half_turn, {1.0: phasor(rng, 1.0), 2.0: phasor(rng, rng.uniform(0.02, 0.15))})
-    if state == "misalignment":
-        r2, r3, r4 = rng.uniform(0.8, 2.0), rng.uniform(0.2, 0.6), rng.uniform(0.0, 0.25)
-        params["ratio_2x_1x"] = float(r2)
-        return sync_tones(
-            half_turn,
-            {1.0: phasor(rng, 1.0), 2.0: phasor(rng, r2), 3.0: phasor(rng, r3), 4.0: phasor(rng, r4)},
-        )
+    if state in ("healthy", "imbalance", "misalignment"):
+        return None  # shaft faults live in the synchronous series (_shaft_fault)
     if state == "looseness":
         # Rattling: a rich 1x harmonic series with half orders, truncated where the part hits its stop.
         decay = rng.uniform(0.2, 0.8)
@@ -294,6 +310,39 @@ def _signature(
         x += rng.uniform(0.1, 0.5) * mod * np.cos(2 * z * angle + rng.uniform(0, 2 * np.pi))
     params["mesh_hz"] = z * fr
     return x
+
+
+def _shaft_fault(
+    state: str,
+    rng: np.random.Generator,
+    drawn: dict[str, Any],
+    sync: dict[float, complex],
+    residual_1x: float,
+    p_noise: float,
+    d: VibrationDomain,
+    params: dict[str, float | str],
+) -> None:
+    """Imbalance and misalignment reshape the machine's own series in place: imbalance makes the 1x dominate
+    its harmonics (at least 3.5x the residual 1x, and at the drawn SNR); misalignment lifts the 2x over the
+    1x, with 3x/4x behind it. The drawn SNR is raised where the fault must stand out of the residual."""
+    if state not in ("imbalance", "misalignment"):
+        return
+    amp_snr = math.sqrt(2 * p_noise * 10 ** (float(drawn["snr_db"]) / 10))
+    if state == "imbalance":
+        # Sized against the machine's own 1x, and at least a line that stands out of the broadband.
+        visible = math.sqrt(2 * p_noise * 10 ** (IMBALANCE_MIN_SNR_DB / 10))
+        amp = max(visible, residual_1x * 10 ** (uniform(rng, d.imbalance_over_residual_db) / 20))
+        sync[1.0] = phasor(rng, amp)
+        params["imbalance_over_residual_db"] = 20 * math.log10(amp / residual_1x)
+        drawn["snr_db"] = 10 * math.log10(amp * amp / 2 / p_noise)
+        return
+    r2, r3, r4 = uniform(rng, d.misalignment_2x_ratio), uniform(rng, (0.3, 1.0)), uniform(rng, (0.0, 0.4))
+    # The signature's 1x carries a share of the drawn power; axial 1x never falls below the residual.
+    amp_1x = max(amp_snr / math.sqrt(1 + r2 * r2 + r3 * r3 + r4 * r4), residual_1x * uniform(rng, (1.0, 2.0)))
+    for order, ratio in ((1.0, 1.0), (2.0, r2), (3.0, r3), (4.0, r4)):
+        sync[order] = phasor(rng, amp_1x * ratio)
+    params["ratio_2x_1x"] = float(r2)
+    drawn["snr_db"] = 10 * math.log10(amp_1x**2 * (1 + r2 * r2 + r3 * r3 + r4 * r4) / 2 / p_noise)
 
 
 def generate_batch(

@@ -159,15 +159,27 @@ def test_gear_mesh_tone_at_teeth_times_1x_with_sidebands() -> None:
         assert level_at(freqs, amp, side, 0.01 * side) > 10 * floor
 
 
-def test_snr_sets_signature_power() -> None:
-    def one_x_share(snr: float) -> float:
-        s = generate_window(np.random.default_rng(8), "imbalance", snr_db=snr, **CORNERS[3])
-        freqs, amp = raw_spectrum(s)
-        a1 = level_at(freqs, amp, s.rpm / 60, 1.0)
-        return a1**2 / 2 / float(np.mean(s.samples.astype(np.float64) ** 2))
+def test_snr_sets_the_bearing_signature_power() -> None:
+    # given outer-race windows of one machine at two SNRs; then the ringing band's power follows the SNR
+    def band_power(snr: float) -> float:
+        s = generate_window(np.random.default_rng(8), "outer_race", snr_db=snr, **CORNERS[3])
+        spec = np.abs(np.fft.rfft(s.samples.astype(np.float64))) ** 2
+        freqs = np.fft.rfftfreq(s.samples.size, 1 / s.fs_hz)
+        return float(spec[(freqs > 1500) & (freqs < 0.45 * s.fs_hz)].sum())
 
-    assert one_x_share(20.0) > 0.95
-    assert 0.1 < one_x_share(-6.0) < 0.35  # signature at a quarter of the noise power
+    assert band_power(20.0) > 10 * band_power(0.0)
+
+
+def test_imbalance_is_a_1x_of_at_least_3_5_times_the_machines_own_residual() -> None:
+    # given imbalance windows at every corner; then the 1x is 3.5x-30x the residual 1x of that machine
+    for i, corner in enumerate(CORNERS):
+        s = generate_window(np.random.default_rng(30 + i), "imbalance", **corner)
+        fr = float(s.params["rpm_true"]) / 60
+        residual_g = float(s.params["residual_1x_mm_s"]) * np.sqrt(2) * 2 * np.pi * fr / 9806.65
+        freqs, amp = raw_spectrum(s)
+        a1 = level_at(freqs, amp, s.rpm / 60, tolerance(s, s.rpm / 60))
+        assert float(s.params["imbalance_over_residual_db"]) >= 11.0 - 1e-9
+        assert a1 >= 3.0 * residual_g, (i, a1, residual_g)
 
 
 @pytest.mark.parametrize("state", ALL_STATES)

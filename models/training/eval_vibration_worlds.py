@@ -1,0 +1,137 @@
+"""The bearing-health package through the agent's own path (MQTT JSON parser, features, model, postprocess,
+baseline judge) on windows of both generators: the training one and the clean-room one (models/evaluation)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from edge_agent.baseline import (
+    AssetBaseline,
+    BaselineLearner,
+    BaselineRefused,
+    BaselineSettings,
+    judge,
+    machine_signature,
+)
+from edge_agent.ingest.vibration import parse_vibration
+from edge_agent.pipelines.maintenance import HealthMonitor
+from models.training.eval_states import meets_targets, state_metrics
+
+# A commissioning run of this many windows (a few minutes of a real asset) learns each machine's baseline.
+COMMISSION_WINDOWS = 60
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One window's published state without and with its asset's baseline."""
+
+    absolute: str
+    judged: str
+
+
+def _states(pipeline: HealthMonitor, messages: Iterable[dict[str, Any]]) -> list[str]:
+    """Published states of MQTT vibration messages, absolute model only."""
+    return [pipeline.assess(parse_vibration(json.dumps(m).encode())).result.state for m in messages]
+
+
+def absolute_report(
+    pipeline: HealthMonitor,
+    known: Sequence[tuple[str, dict[str, Any], float]],
+    untrained: Sequence[tuple[str, dict[str, Any]]],
+) -> dict[str, Any]:
+    """Figures of windows given as (true state, MQTT message, true rpm) and untrained (pattern, message)."""
+    states = _states(pipeline, (m for _, m, _ in known))
+    untrained_states = _states(pipeline, (m for _, m in untrained))
+    metrics = state_metrics(
+        [t for t, _, _ in known], states, [r for _, _, r in known], [p for p, _ in untrained], untrained_states
+    )
+    metrics["meets_targets"] = meets_targets(metrics)
+    return metrics
+
+
+def _commission(
+    pipeline: HealthMonitor, asset: str, messages: Sequence[dict[str, Any]], settings: BaselineSettings
+) -> AssetBaseline:
+    """Learn one asset's baseline from healthy windows, as the agent does at commissioning."""
+    model = pipeline.model.package.ident
+    learner = BaselineLearner(asset, model, settings)
+    for message in messages:
+        window = parse_vibration(json.dumps(message).encode())
+        outcome = pipeline.assess(window)
+        learner.add(machine_signature(window.samples, window.fs_hz, window.rpm), outcome.features, outcome.result)
+    return learner.finish(0)
+
+
+def judged_states(
+    pipeline: HealthMonitor, baseline: AssetBaseline, messages: Iterable[dict[str, Any]], settings: BaselineSettings
+) -> list[Judged]:
+    """Absolute and baseline-judged states of one asset's windows."""
+    out = []
+    for message in messages:
+        window = parse_vibration(json.dumps(message).encode())
+        outcome = pipeline.assess(window)
+        signature = machine_signature(window.samples, window.fs_hz, window.rpm)
+        verdict = judge(outcome.result, outcome.features, signature, baseline, settings)
+        out.append(Judged(outcome.result.state, verdict.state))
+    return out
+
+
+def baseline_report(pipeline: HealthMonitor, seed: int, n_machines: int, per_state: int) -> dict[str, Any]:
+    """Clean-room fleet: commission each machine on its healthy windows, then judge every trained state,
+    every untrained pattern and an imbalance at 3x the machine's own 1x against that baseline."""
+    from models.evaluation import vibration_world as world
+
+    settings = BaselineSettings(windows=COMMISSION_WINDOWS, min_windows=COMMISSION_WINDOWS // 2)
+    truth: list[str] = []
+    judged: list[Judged] = []
+    rpm: list[float] = []
+    untrained_truth: list[str] = []
+    untrained: list[Judged] = []
+    imbalance_3x: list[Judged] = []
+    refused: list[str] = []
+    for k, machine in enumerate(world.fleet(seed, n_machines)):
+        commissioning = world.machine_windows(machine, "healthy", COMMISSION_WINDOWS, seed + 1000 + k)
+        try:
+            baseline = _commission(pipeline, machine.asset_id, [w.message() for w in commissioning], settings)
+        except BaselineRefused as exc:
+            refused.append(f"{machine.asset_id}: {exc.reason}")
+            continue
+        for j, state in enumerate(world.TRAINED_STATES + world.UNTRAINED_STATES):
+            windows = world.machine_windows(machine, state, per_state, seed + 2000 + 31 * k + j)
+            results = judged_states(pipeline, baseline, (w.message() for w in windows), settings)
+            if state in world.TRAINED_STATES:
+                truth += [state] * len(results)
+                judged += results
+                rpm += [float(w.params["rpm"]) for w in windows]
+            else:
+                untrained_truth += [state] * len(results)
+                untrained += results
+        weak = world.machine_windows(machine, "imbalance", per_state, seed + 3000 + k, imbalance_factor=3.0)
+        imbalance_3x += judged_states(pipeline, baseline, (w.message() for w in weak), settings)
+    metrics = state_metrics(truth, [j.judged for j in judged], rpm, untrained_truth, [j.judged for j in untrained])
+    metrics["absolute_on_the_same_windows"] = state_metrics(
+        truth, [j.absolute for j in judged], rpm, untrained_truth, [j.absolute for j in untrained]
+    )["state_accuracy"]
+    metrics["machines"] = n_machines
+    metrics["commissioning_windows"] = COMMISSION_WINDOWS
+    metrics["healthy_machines_refused"] = refused
+    metrics["imbalance_at_3x_detected"] = (
+        sum(j.judged == "imbalance" for j in imbalance_3x) / len(imbalance_3x) if imbalance_3x else float("nan")
+    )
+    metrics["imbalance_at_3x_detected_absolute"] = (
+        sum(j.absolute == "imbalance" for j in imbalance_3x) / len(imbalance_3x) if imbalance_3x else float("nan")
+    )
+    metrics["meets_targets"] = meets_targets(metrics)
+    return metrics
+
+
+def cleanroom_known(seed: int, n_per_state: int) -> tuple[list[tuple[str, dict[str, Any], float]], list[Any]]:
+    """Clean-room windows of every trained state (fresh machine each) and of every untrained pattern."""
+    from models.evaluation import vibration_world as world
+
+    known = [(w.state, w.message(), float(w.params["rpm"])) for w in world.windows(seed, n_per_state)]
+    untrained = [(w.state, w.message()) for w in world.windows(seed + 1, n_per_state, world.UNTRAINED_STATES)]
+    return known, untrained
