@@ -10,7 +10,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
@@ -90,34 +90,42 @@ def open_engine(path: Path) -> Engine:
     return engine
 
 
+def _inspection_values(document: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ts_ms": document["ts_ms"],
+        "camera": document["camera"],
+        "part_id": document.get("part_id"),
+        "verdict": document["verdict"],
+        "label": document["label"],
+        "scores_json": json.dumps(document["scores"]),
+        "model_name": document["model"]["name"],
+        "model_version": document["model"]["version"],
+        "latency_ms": document["latency_ms"],
+    }
+
+
+def _health_values(document: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ts_ms": document["ts_ms"],
+        "asset": document["asset"],
+        "state": document["state"],
+        "anomaly_score": document["anomaly_score"],
+        "health_index": document["health_index"],
+        "scores_json": json.dumps(document["scores"]),
+        "model_name": document["model"]["name"],
+        "model_version": document["model"]["version"],
+        "latency_ms": document["latency_ms"],
+    }
+
+
 def inspection_record(document: dict[str, Any]) -> InspectionRecord:
     """Table row for a published inspection result."""
-    return InspectionRecord(
-        ts_ms=document["ts_ms"],
-        camera=document["camera"],
-        part_id=document.get("part_id"),
-        verdict=document["verdict"],
-        label=document["label"],
-        scores_json=json.dumps(document["scores"]),
-        model_name=document["model"]["name"],
-        model_version=document["model"]["version"],
-        latency_ms=document["latency_ms"],
-    )
+    return InspectionRecord(**_inspection_values(document))
 
 
 def health_record(document: dict[str, Any]) -> HealthRecord:
     """Table row for a published health result."""
-    return HealthRecord(
-        ts_ms=document["ts_ms"],
-        asset=document["asset"],
-        state=document["state"],
-        anomaly_score=document["anomaly_score"],
-        health_index=document["health_index"],
-        scores_json=json.dumps(document["scores"]),
-        model_name=document["model"]["name"],
-        model_version=document["model"]["version"],
-        latency_ms=document["latency_ms"],
-    )
+    return HealthRecord(**_health_values(document))
 
 
 class ResultStore:
@@ -164,12 +172,14 @@ class ResultStore:
             self._thread.join(timeout)
         self.engine.dispose()
 
-    def _row(self, item: tuple[str, dict[str, Any]] | SQLModel) -> SQLModel | None:
+    def _row(self, item: tuple[str, dict[str, Any]] | SQLModel) -> tuple[type[SQLModel], dict[str, Any]] | None:
         if isinstance(item, SQLModel):
-            return item
+            return type(item), item.model_dump(exclude={"id"})
         kind, document = item
         try:
-            return inspection_record(document) if kind == "inspection" else health_record(document)
+            if kind == "inspection":
+                return InspectionRecord, _inspection_values(document)
+            return HealthRecord, _health_values(document)
         except (KeyError, TypeError) as exc:
             log.error("result store cannot keep a %s result: %s", kind, exc)
             return None
@@ -178,7 +188,7 @@ class ResultStore:
         while True:
             stopping = self._stopping.wait(self._flush_s)
             while self._pending:
-                rows: list[SQLModel] = []
+                rows: list[tuple[type[SQLModel], dict[str, Any]]] = []
                 while self._pending and len(rows) < self._batch:
                     row = self._row(self._pending.popleft())
                     if row is not None:
@@ -189,11 +199,16 @@ class ResultStore:
             if stopping:
                 return
 
-    def _commit(self, rows: list[SQLModel]) -> None:
+    def _commit(self, rows: list[tuple[type[SQLModel], dict[str, Any]]]) -> None:
+        # one executemany per table (SQLAlchemy Core), not an ORM object and unit of work per row: the writer
+        # holds the GIL a fraction as long, and the paho and worker threads get that time back
+        by_table: dict[type[SQLModel], list[dict[str, Any]]] = {}
+        for table, values in rows:
+            by_table.setdefault(table, []).append(values)
         try:
-            with Session(self.engine) as session:
-                session.add_all(rows)
-                session.commit()
+            with self.engine.begin() as connection:
+                for table, batch in by_table.items():
+                    connection.execute(insert(table), batch)
             self.written += len(rows)
         except SQLAlchemyError as exc:
             self.errors += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -43,10 +44,34 @@ class MachineSignature:
         return {k: float(v) for k, v in asdict(self).items()}
 
 
-def _band_rms(power: np.ndarray, freqs: np.ndarray, lo: float, hi: float, weight: np.ndarray | None = None) -> float:
-    """RMS of the part of the signal between lo and hi Hz from a one-sided power spectrum (Parseval)."""
+@lru_cache(maxsize=16)
+def _hann(n: int) -> np.ndarray:
+    """Hann window of length n (cached, read-only: a gateway sees the same window lengths all day)."""
+    w = np.hanning(n)
+    w.flags.writeable = False
+    return w
+
+
+@lru_cache(maxsize=16)
+def _bins(nfft: int, fs_hz: float, lo: float, hi: float, velocity: bool) -> tuple[slice, np.ndarray | None]:
+    """The bins between lo and hi Hz of an nfft-point rfft (a slice: the frequencies ascend), and for a velocity
+    band the g -> mm/s power weight of each; cached per window length and sample rate."""
+    freqs = np.fft.rfftfreq(nfft, 1.0 / fs_hz)
     mask = (freqs >= lo) & (freqs <= hi)
-    selected = power[mask] if weight is None else power[mask] * weight[mask]
+    picked = np.flatnonzero(mask)
+    band = slice(int(picked[0]), int(picked[-1]) + 1) if picked.size else slice(0, 0)
+    if not velocity:
+        return band, None
+    weight = ((G_MM_S2 / (2.0 * np.pi * np.maximum(freqs, _TINY))) ** 2)[band]
+    weight.flags.writeable = False
+    return band, weight
+
+
+def _band_rms(power: np.ndarray, nfft: int, fs_hz: float, lo: float, hi: float, velocity: bool = False) -> float:
+    """RMS of the part of the signal between lo and hi Hz from a one-sided power spectrum (Parseval); in mm/s
+    when `velocity` (acceleration in g divided by 2 pi f)."""
+    band, weight = _bins(nfft, float(fs_hz), lo, hi, velocity)
+    selected = power[band] if weight is None else power[band] * weight
     return math.sqrt(float(selected.sum()))
 
 
@@ -84,7 +109,7 @@ def _envelope_floor(spec: np.ndarray, n: int, k1: int, k2: int) -> float:
     z = np.fft.ifft(base) * (2.0 * m / n)
     env = z.real**2 + z.imag**2
     env -= env.mean()
-    w = np.hanning(m)
+    w = _hann(m)
     amplitude = np.abs(np.fft.rfft(env * w)) * (2.0 / w.sum())
     return float(np.median(amplitude[1:])) if amplitude.size > 1 else 0.0
 
@@ -100,14 +125,14 @@ def machine_signature(samples: np.ndarray, fs_hz: float, rpm: float) -> MachineS
     n = x.size
     rms = math.sqrt(float(np.mean(x * x)))
 
-    w = np.hanning(n)
+    w = _hann(n)
     nfft = _ZERO_PAD * n
     spec_w = np.fft.rfft(x * w, nfft)
-    freqs = np.fft.rfftfreq(nfft, 1.0 / fs_hz)
     df = fs_hz / nfft
-    amplitude = np.abs(spec_w) * (2.0 / w.sum())  # a tone of amplitude A reads A at its peak
+    magnitude = np.abs(spec_w)
+    amplitude = magnitude * (2.0 / w.sum())  # a tone of amplitude A reads A at its peak
     # Parseval on the windowed, padded spectrum: one-sided power per bin, corrected for the window's energy.
-    power = np.abs(spec_w) ** 2 * (2.0 / (nfft * float(np.sum(w * w))))
+    power = magnitude**2 * (2.0 / (nfft * float(np.sum(w * w))))
 
     fr = rpm / 60.0
     # At least half a bin either side on short windows, where 3% of a low order is less than a bin.
@@ -117,12 +142,10 @@ def machine_signature(samples: np.ndarray, fs_hz: float, rpm: float) -> MachineS
     ]
     orders = [a for a, _ in lines]
 
-    safe = np.maximum(freqs, _TINY)
-    to_velocity = (G_MM_S2 / (2.0 * np.pi * safe)) ** 2
-    velocity = _band_rms(power, freqs, *VELOCITY_BAND_HZ, weight=to_velocity)
+    velocity = _band_rms(power, nfft, fs_hz, *VELOCITY_BAND_HZ, velocity=True)
 
     band_lo, band_hi = BEARING_BAND_HZ[0], min(BEARING_BAND_HZ[1], _NYQUIST_USABLE * fs_hz)
-    band = _band_rms(power, freqs, band_lo, band_hi) if band_hi > band_lo else 0.0
+    band = _band_rms(power, nfft, fs_hz, band_lo, band_hi) if band_hi > band_lo else 0.0
     spec = np.fft.rfft(x)
     k1, k2 = math.ceil(band_lo * n / fs_hz), math.floor(band_hi * n / fs_hz)
     floor = _envelope_floor(spec, n, k1, k2) if k2 - k1 >= 8 else 0.0

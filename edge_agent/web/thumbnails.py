@@ -4,7 +4,9 @@ The inspection models classify whole frames and have no localisation, so the out
 image-processing heuristic, labelled as such on the page ("highlight: local contrast"): each pixel's
 difference from a heavily blurred copy of the surface (which follows texture and illumination but not small
 defects), thresholded at a multiple of the frame's own robust spread, and the strongest blobs boxed in red.
-Work is done at thumbnail size, so a 256 px frame costs well under 2 ms, on the worker thread that made it.
+The worker thread that made a frame only shrinks it to thumbnail size (a fraction of a millisecond); the outline
+and the JPEG are made the first time the page asks for them, since on a fast line most thumbnails leave the
+ring before anyone looks.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import itertools
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -31,7 +34,7 @@ _RED = (0, 0, 255)
 
 @dataclass(frozen=True)
 class Thumbnail:
-    """One stored thumbnail and what it shows."""
+    """One stored thumbnail and what it shows; outline and JPEG are rendered once, on first use."""
 
     id: int
     camera: str
@@ -39,10 +42,37 @@ class Thumbnail:
     ts_ms: int | None
     verdict: str
     label: str
-    jpeg: bytes
-    width: int
-    height: int
-    boxes: list[Box] = field(default_factory=list)
+    small: np.ndarray  # the frame at thumbnail size, uint8 grey or BGR
+    quality: int = 80
+
+    @property
+    def width(self) -> int:
+        """Thumbnail width in pixels."""
+        return int(self.small.shape[1])
+
+    @property
+    def height(self) -> int:
+        """Thumbnail height in pixels."""
+        return int(self.small.shape[0])
+
+    @cached_property
+    def _rendered(self) -> tuple[bytes, list[Box]]:
+        # cached_property writes the instance dict directly, so it works on a frozen dataclass
+        try:
+            return encode_thumbnail(self.small, self.verdict == "ng", self.quality)
+        except Exception as exc:  # a picture the encoder cannot show is a missing picture, not a page error
+            log.warning("thumbnail %d cannot be rendered: %s", self.id, exc)
+            return b"", []
+
+    @property
+    def jpeg(self) -> bytes:
+        """The thumbnail as JPEG (outlined in red when ng)."""
+        return self._rendered[0]
+
+    @property
+    def boxes(self) -> list[Box]:
+        """Outlines of the probable defect, strongest first (ng only)."""
+        return self._rendered[1]
 
     @property
     def highlight(self) -> str | None:
@@ -95,26 +125,37 @@ def highlight_boxes(grey: np.ndarray) -> list[Box]:
     return boxes
 
 
-def render_thumbnail(
-    image: np.ndarray, width: int, highlight: bool, quality: int = 80
-) -> tuple[bytes, int, int, list[Box]]:
-    """(JPEG bytes, width, height, boxes) of a frame shrunk to `width`, outlined in red when `highlight`."""
+def shrink(image: np.ndarray, width: int) -> np.ndarray:
+    """A grey, BGR or BGRA frame of any dtype as a uint8 image `width` pixels wide (never wider than it was)."""
     display = _displayable(image)
     src_h, src_w = display.shape[:2]
     width = min(width, src_w)
     height = max(1, round(src_h * width / src_w))
-    small = cv2.resize(display, (width, height), interpolation=cv2.INTER_AREA)
+    return cv2.resize(display, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def encode_thumbnail(small: np.ndarray, highlight: bool, quality: int = 80) -> tuple[bytes, list[Box]]:
+    """(JPEG bytes, boxes) of a thumbnail-sized image, outlined in red when `highlight`."""
     boxes: list[Box] = []
     if highlight:
         boxes = highlight_boxes(small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
-        if boxes and small.ndim == 2:
-            small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
+        if boxes:
+            small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR) if small.ndim == 2 else small.copy()
         for x, y, w, h in boxes:
             cv2.rectangle(small, (x - 2, y - 2), (x + w + 1, y + h + 1), _RED, 1)
     ok, buffer = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("JPEG encoding failed")
-    return buffer.tobytes(), width, height, boxes
+    return buffer.tobytes(), boxes
+
+
+def render_thumbnail(
+    image: np.ndarray, width: int, highlight: bool, quality: int = 80
+) -> tuple[bytes, int, int, list[Box]]:
+    """(JPEG bytes, width, height, boxes) of a frame shrunk to `width`, outlined in red when `highlight`."""
+    small = shrink(image, width)
+    jpeg, boxes = encode_thumbnail(small, highlight, quality)
+    return jpeg, small.shape[1], small.shape[0], boxes
 
 
 def _key(camera: str, part_id: str | None, ts_ms: int | None) -> tuple[str, str] | None:
@@ -149,11 +190,11 @@ class ThumbnailBuffer:
         scores: dict[str, float] | None = None,
         ts_ms: int | None = None,
     ) -> int | None:
-        """Store a thumbnail of a decoded frame (outlined when ng); returns its id, or None. Never raises."""
+        """Keep a decoded frame at thumbnail size (rendered when first shown); returns its id, or None. Never raises."""
         if self.capacity <= 0:
             return None
         try:
-            jpeg, width, height, boxes = render_thumbnail(image, self.width, verdict == "ng", self.quality)
+            small = shrink(image, self.width)
         except Exception as exc:  # on the worker's hot path: a thumbnail problem must never cost a result
             self.failures += 1
             if self.failures == 1 or self.failures % 1000 == 0:
@@ -162,9 +203,7 @@ class ThumbnailBuffer:
         key = _key(camera, part_id, ts_ms)
         with self._lock:
             thumb_id = next(self._ids)
-            self._items[thumb_id] = Thumbnail(
-                thumb_id, camera, part_id, ts_ms, verdict, label, jpeg, width, height, boxes
-            )
+            self._items[thumb_id] = Thumbnail(thumb_id, camera, part_id, ts_ms, verdict, label, small, self.quality)
             if key is not None:
                 self._index[key] = thumb_id
             while len(self._items) > self.capacity:
@@ -181,9 +220,9 @@ class ThumbnailBuffer:
             return self._items.get(thumb_id)
 
     def jpeg(self, thumb_id: int) -> bytes | None:
-        """JPEG bytes by id, if still held."""
+        """JPEG bytes by id, if still held (rendered now if nobody asked before)."""
         thumb = self.get(thumb_id)
-        return thumb.jpeg if thumb is not None else None
+        return (thumb.jpeg or None) if thumb is not None else None
 
     def find(self, camera: str, part_id: str | None, ts_ms: int | None) -> Thumbnail | None:
         """The newest thumbnail of a camera's part (by part id, else by timestamp)."""

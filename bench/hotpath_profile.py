@@ -1,0 +1,208 @@
+"""Where the agent's CPU goes on a saturated run: py-spy samples `edge-agent run`, stacks are sorted into stages.
+
+Prints, for a frames flood and a windows flood (separate agent runs): the share of on-CPU samples per stage
+(paho/network, decode, preprocess, inference, features, signature/judge, JSON, SQLite store, outbox,
+thumbnails, page tap, locks/queues, ...) and the ten hottest leaf lines. Needs py-spy (the `dev` extra).
+Run: .venv/bin/python bench/hotpath_profile.py [--frames 1500 --windows 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from load_client import ASSETS, CAMERAS, connect  # noqa: E402
+
+from edge_agent.demo import demo_config  # noqa: E402
+from edge_agent.devbroker import DevBroker  # noqa: E402
+
+NS = "factory/v1/demo-plant/line-1"
+MODELS = REPO / "models"
+
+# First match walking from the leaf towards the root names the stage (numpy/cv2 leaves fall through to
+# the agent frame that called them).
+STAGES: list[tuple[str, tuple[str, ...]]] = [
+    ("inference", ("runtimes/litert.py", "runtimes/onnx.py", "interpreter.py", "onnxruntime/")),
+    ("decode", ("ingest/images.py", "ingest/vibration.py", "base64.py")),
+    ("preprocess", ("image_preprocess.py",)),
+    ("features (FFT)", ("vibration_features.py",)),
+    ("signature (FFT)", ("baseline/signature.py",)),
+    ("baseline judge", ("edge_agent/baseline/",)),
+    ("postprocess", ("postprocess.py",)),
+    ("JSON", ("json/",)),
+    ("SQLite store", ("edge_agent/store.py", "sqlalchemy/", "sqlmodel/")),
+    ("outbox", ("edge_agent/outbox/",)),
+    ("thumbnails", ("web/thumbnails.py",)),
+    ("page tap", ("web/tap.py",)),
+    ("locks/queues", ("edge_agent/queues.py", "threading.py", "concurrent/futures")),
+    ("stats", ("edge_agent/stats.py",)),
+    ("paho/network", ("paho/", "edge_agent/mqtt.py", "socket.py", "selectors.py")),
+    ("service/worker glue", ("edge_agent/service.py", "pipelines/workers.py", "pipelines/maintenance.py",
+                             "pipelines/inspection.py")),
+]  # fmt: skip
+
+
+# A leaf in one of these is a thread woken from a timed wait that is runnable but has no CPU yet (py-spy
+# counts runnable threads as active): on a loaded 2-core machine that is scheduler wait, not work.
+WAITS = ("Condition.wait", "Event.wait", "Queue.get", "select (selectors.py", "Client._loop (paho", "sleep")
+
+
+def stage_of(frames: list[str]) -> str:
+    """The stage a sampled stack (root first) belongs to."""
+    if frames and any(frames[-1].startswith(w) for w in WAITS):
+        return "woken, waiting for a CPU"
+    for frame in reversed(frames):
+        for stage, needles in STAGES:
+            if any(needle in frame for needle in needles):
+                return stage
+    return "other"
+
+
+def summarise(raw: Path) -> tuple[Counter[str], Counter[str], int]:
+    """(samples per stage, samples per leaf line, total) from py-spy's collapsed-stack output."""
+    stages: Counter[str] = Counter()
+    leaves: Counter[str] = Counter()
+    total = 0
+    if not raw.exists():
+        return stages, leaves, 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")[1:]  # the first entry names the process or thread
+        stages[stage_of(frames)] += count
+        leaves[frames[-1] if frames else "?"] += count
+        total += count
+    return stages, leaves, total
+
+
+def agent_config(port: int, workdir: Path, workers: int = 2) -> dict[str, Any]:
+    """The demo config widened to 4 cameras and 8 assets (the mixed load), 2 workers per pipeline."""
+    config = demo_config(port, workdir, MODELS, MODELS / "keys", web_port=0)
+    bearing = config["assets"][0]["bearing"]
+    config["cameras"] = [{"id": c, "model": "surface-inspection"} for c in CAMERAS]
+    config["assets"] = [{"id": a, "bearing": bearing, "rpm": 1780} for a in ASSETS]
+    config["mqtt"]["status_interval_s"] = 1.0
+    config["queues"] = {"frames": {"size": 64, "policy": "drop_oldest"}, "workers": workers, "max_batch": 32}
+    return config
+
+
+def spawn_client(role: str, port: int) -> subprocess.Popen[str]:
+    """A bench/load_client.py process, ready."""
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "load_client.py"), role, str(port), NS],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    ask_ready(process)
+    return process
+
+
+def ask_ready(process: subprocess.Popen[str]) -> None:
+    assert process.stdout is not None
+    json.loads(process.stdout.readline())
+
+
+def ask(process: subprocess.Popen[str], **command: Any) -> dict[str, Any]:
+    """Send one command to a load client and read its reply."""
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(json.dumps(command) + "\n")
+    process.stdin.flush()
+    reply: dict[str, Any] = json.loads(process.stdout.readline())
+    return reply
+
+
+def wait_online(port: int, log: Path, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Until the agent's retained status says online."""
+    seen: dict[str, Any] = {}
+    probe = connect(port, "bench-probe", lambda m: seen.update(json.loads(m.payload)), [f"{NS}/agent/+/status"])
+    deadline = time.monotonic() + timeout
+    while seen.get("state") != "online":
+        if process.poll() is not None or time.monotonic() > deadline:
+            probe.stop()
+            raise SystemExit(log.read_text()[-3000:])
+        time.sleep(0.05)
+    probe.stop()
+
+
+def profile(kind: str, n: int, rate: int = 250) -> Path:
+    """py-spy attached to a ready agent while a load client floods `kind`; returns the collapsed stacks file."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    tmp = Path(tempfile.mkdtemp(prefix="hotpath-"))
+    out, gil_out = tmp / f"{kind}.txt", tmp / f"{kind}-gil.txt"
+    with DevBroker(workdir=tmp) as broker:
+        config = tmp / "config.yaml"
+        config.write_text(yaml.safe_dump(agent_config(broker.port, tmp)))
+        sub, pub = spawn_client("sub", broker.port), spawn_client("pub", broker.port)
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "edge_agent.cli", "run", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp / "agent.log", "wb"),  # noqa: SIM115
+        )
+        spies: list[subprocess.Popen[bytes]] = []
+        try:
+            wait_online(broker.port, tmp / "agent.log", agent)
+            ask(sub, op="reset")
+            # attached only now: start-up and imports stay out of the profile
+            for path, extra in ((out, []), (gil_out, ["--gil"])):
+                command = [spy, "record", "-r", str(rate), "-f", "raw", "-o", str(path), "--threads", "--nonblocking"]
+                command += [*extra, "-p", str(agent.pid)]
+                spies.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            time.sleep(0.5)
+            ask(pub, op="flood", kind=kind, n=n, sources=4 if kind == "frame" else 8)
+            got = ask(sub, op="wait", n=n * (2 if kind == "mixed" else 1), idle_s=1.0)
+            done = sum(got["counts"].values())
+            print(f"{kind}: {done} results, {(done - 1) / max(got['span_s'], 1e-6):.0f}/s", file=sys.stderr)
+        finally:
+            for spy_process in spies:
+                spy_process.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            for spy_process in spies:
+                spy_process.wait(60)
+            for child in (pub, sub):
+                child.terminate()
+            agent.terminate()
+            agent.wait(60)
+    return out
+
+
+def report(kind: str, raw: Path, top: int = 10) -> list[str]:
+    """Table lines: share of samples per stage (on-CPU and holding the GIL), then the hottest leaf lines."""
+    stages, leaves, total = summarise(raw)
+    gil, _, gil_total = summarise(raw.with_name(raw.stem + "-gil.txt"))
+    total, gil_total = max(total, 1), max(gil_total, 1)
+    lines = [f"{kind} flood: {total} samples on CPU, {gil_total} holding the GIL"]
+    lines.append(f"  {'stage':28}{'on CPU':>8}{'GIL':>8}")
+    lines += [f"  {name:28}{count / total:8.1%}{gil[name] / gil_total:8.1%}" for name, count in stages.most_common()]
+    lines.append(f"  top {top} lines (on CPU):")
+    lines += [f"  {count / total:6.1%}  {leaf[:110]}" for leaf, count in leaves.most_common(top)]
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=4000)
+    parser.add_argument("--windows", type=int, default=4000)
+    args = parser.parse_args()
+    for kind, n in (("frame", args.frames), ("window", args.windows)):
+        print("\n".join(report(kind, profile(kind, n))), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
