@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -59,6 +60,29 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
 # A leaf in one of these is a thread woken from a timed wait that is runnable but has no CPU yet (py-spy
 # counts runnable threads as active): on a loaded 2-core machine that is scheduler wait, not work.
 WAITS = ("Condition.wait", "Event.wait", "Queue.get", "select (selectors.py", "Client._loop (paho", "sleep")
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of every thread of a process, by thread id."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def thread_names(pid: int) -> dict[int, str]:
+    """Python thread names by thread id (py-spy dump; the kernel only knows them all as "python")."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    dump = subprocess.run([spy, "dump", "--json", "--pid", str(pid)], capture_output=True, text=True, timeout=60)
+    try:
+        return {int(t["os_thread_id"]): str(t.get("thread_name") or "?") for t in json.loads(dump.stdout)}
+    except (ValueError, KeyError, TypeError):
+        return {}
 
 
 def stage_of(frames: list[str]) -> str:
@@ -160,6 +184,8 @@ def profile(kind: str, n: int, rate: int = 250) -> Path:
             wait_online(broker.port, tmp / "agent.log", agent)
             ask(sub, op="reset")
             # attached only now: start-up and imports stay out of the profile
+            names = thread_names(agent.pid)
+            cpu_before = thread_cpu(agent.pid)
             for path, extra in ((out, []), (gil_out, ["--gil"])):
                 command = [spy, "record", "-r", str(rate), "-f", "raw", "-o", str(path), "--threads", "--nonblocking"]
                 command += [*extra, "-p", str(agent.pid)]
@@ -167,8 +193,17 @@ def profile(kind: str, n: int, rate: int = 250) -> Path:
             time.sleep(0.5)
             ask(pub, op="flood", kind=kind, n=n, sources=4 if kind == "frame" else 8)
             got = ask(sub, op="wait", n=n * (2 if kind == "mixed" else 1), idle_s=1.0)
-            done = sum(got["counts"].values())
-            print(f"{kind}: {done} results, {(done - 1) / max(got['span_s'], 1e-6):.0f}/s", file=sys.stderr)
+            cpu_after = thread_cpu(agent.pid)
+            done = max(sum(got["counts"].values()), 1)
+            rate = (done - 1) / max(got["span_s"], 1e-6)
+            per_thread: Counter[str] = Counter()
+            for tid, seconds in cpu_after.items():
+                name = names.get(tid, "native (runtime pools)").split("-edge-agent")[0]
+                per_thread[name.rstrip("-0123456789") or name] += seconds - cpu_before.get(tid, 0.0)
+            lines = [f"{kind}: {n} offered, {done} results at {rate:.0f}/s; agent CPU per thread, ms per result:"]
+            lines += [f"  {name:28}{cpu_s * 1000 / done:8.2f}" for name, cpu_s in per_thread.most_common() if cpu_s]
+            lines.append(f"  {'total':28}{sum(per_thread.values()) * 1000 / done:8.2f}")
+            (tmp / f"{kind}-threads.txt").write_text("\n".join(lines))
         finally:
             for spy_process in spies:
                 spy_process.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
@@ -186,7 +221,9 @@ def report(kind: str, raw: Path, top: int = 10) -> list[str]:
     stages, leaves, total = summarise(raw)
     gil, _, gil_total = summarise(raw.with_name(raw.stem + "-gil.txt"))
     total, gil_total = max(total, 1), max(gil_total, 1)
-    lines = [f"{kind} flood: {total} samples on CPU, {gil_total} holding the GIL"]
+    threads = raw.with_name(f"{kind}-threads.txt")
+    lines = threads.read_text().splitlines() if threads.exists() else []
+    lines.append(f"{kind} flood: {total} samples on CPU, {gil_total} holding the GIL")
     lines.append(f"  {'stage':28}{'on CPU':>8}{'GIL':>8}")
     lines += [f"  {name:28}{count / total:8.1%}{gil[name] / gil_total:8.1%}" for name, count in stages.most_common()]
     lines.append(f"  top {top} lines (on CPU):")
