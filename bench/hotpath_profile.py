@@ -196,12 +196,14 @@ def profile(kind: str, n: int, rate: int = 250) -> Path:
             cpu_after = thread_cpu(agent.pid)
             done = max(sum(got["counts"].values()), 1)
             rate = (done - 1) / max(got["span_s"], 1e-6)
-            per_thread: Counter[str] = Counter()
+            per_thread: dict[str, float] = {}
             for tid, seconds in cpu_after.items():
                 name = names.get(tid, "native (runtime pools)").split("-edge-agent")[0]
-                per_thread[name.rstrip("-0123456789") or name] += seconds - cpu_before.get(tid, 0.0)
+                name = name.rstrip("-0123456789") or name
+                per_thread[name] = per_thread.get(name, 0.0) + seconds - cpu_before.get(tid, 0.0)
             lines = [f"{kind}: {n} offered, {done} results at {rate:.0f}/s; agent CPU per thread, ms per result:"]
-            lines += [f"  {name:28}{cpu_s * 1000 / done:8.2f}" for name, cpu_s in per_thread.most_common() if cpu_s]
+            ranked = sorted(per_thread.items(), key=lambda kv: -kv[1])
+            lines += [f"  {name:28}{cpu_s * 1000 / done:8.2f}" for name, cpu_s in ranked if cpu_s]
             lines.append(f"  {'total':28}{sum(per_thread.values()) * 1000 / done:8.2f}")
             (tmp / f"{kind}-threads.txt").write_text("\n".join(lines))
         finally:
