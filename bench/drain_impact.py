@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from throughput import NS, Counter, client, frames, paced_latency, saturate, start_agent  # noqa: E402
+from inprocess import NS, Counter, client, frames, paced_latency, saturate, start_agent  # noqa: E402
 
 from edge_agent.demo_cloud import start_cloud  # noqa: E402
 from edge_agent.devbroker import DevBroker  # noqa: E402

@@ -2,7 +2,7 @@
 
 Driven over stdin/stdout by bench/throughput.py, one JSON command per line, one JSON reply per line:
   publisher:  {"op": "flood", "kind": "frame"|"window"|"mixed"|"junk", "n": N, "sources": K}
-              {"op": "paced", "kind": "frame", "rate": R, "seconds": S}
+              {"op": "paced", "kind": "frame"|"window", "rate": R, "seconds": S, "sources": K}
   subscriber: {"op": "reset"} | {"op": "wait", "n": N, "idle_s": S} -> counts, span, latencies
 Every reply carries this process's CPU seconds since the previous reply ("cpu_s").
 Run: python bench/load_client.py pub|sub PORT NAMESPACE
@@ -62,10 +62,10 @@ def window_payloads() -> list[bytes]:
 
 
 def junk_payloads() -> list[bytes]:
-    """Malformed frames: truncated JPEG, random bytes, a PNG header and nothing else, empty."""
+    """Malformed frames: random bytes, a JPEG bomb header, a PNG signature with noise, text, empty."""
     rng = np.random.default_rng(3)
-    good = frame_payloads()[0]
-    return [good[: len(good) // 3], rng.bytes(40_000), b"\x89PNG\r\n\x1a\n" + rng.bytes(64), b""]
+    bomb = b"\xff\xd8\xff\xc0\x00\x11\x08\xff\xff\xff\xff" + bytes(64)
+    return [rng.bytes(40_000), bomb, b"\x89PNG\r\n\x1a\n" + rng.bytes(60_000), b'{"not": "a frame"}', b""]
 
 
 class Cpu:
@@ -115,12 +115,13 @@ def publisher(port: int, ns: str) -> None:
                     send(kind, i, sources)
         elif command["op"] == "paced":
             rate, seconds = float(command["rate"]), float(command["seconds"])
+            kind, sources = command.get("kind", "frame"), int(command.get("sources", 1))
             n = max(10, int(rate * seconds))
             for i in range(n):
                 delay = started + i / rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-                send("frame", i, 1)
+                send(kind, i, sources)
         while pub.pending():
             time.sleep(0.005)
         print(json.dumps({"sent_s": round(time.monotonic() - started, 3), "cpu_s": cpu.lap()}), flush=True)

@@ -18,8 +18,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from edge_agent.contracts import BearingGeometry  # noqa: E402
-from edge_agent.pipelines.vibration_features import default_step, extract_features  # noqa: E402
+from edge_agent.contracts import BearingFeaturesStep, BearingGeometry  # noqa: E402
+from edge_agent.model_manager import active_package_dir  # noqa: E402
+from edge_agent.pipelines.vibration_features import extract_features  # noqa: E402
 
 
 def main() -> int:
@@ -27,14 +28,18 @@ def main() -> int:
     import onnxruntime as ort
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(models / "surface-inspection" / "1.0.0" / "model.tflite"))
+    # the packages the agent would run (the newest), without any of its checks
+    inspection = active_package_dir(models, "surface-inspection")
+    interpreter = Interpreter(model_path=str(inspection / "model.tflite"))
     interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
-    session = ort.InferenceSession(str(models / "bearing-health" / "1.0.0" / "model.onnx"))
-    step = default_step()
+    maintenance = active_package_dir(models, "bearing-health")
+    session = ort.InferenceSession(str(maintenance / "model.onnx"))
+    manifest = json.loads((maintenance / "manifest.json").read_text())
+    step = BearingFeaturesStep.model_validate(manifest["input"]["preprocessing"][0])
+    labels = list(json.loads((inspection / "manifest.json").read_text())["output"]["labels"])
     bearing = BearingGeometry(balls=9, ball_diameter_mm=7.94, pitch_diameter_mm=39.04)
-    labels = ["ok", "scratch", "pit", "crack", "stain"]
 
     def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         parts = msg.topic.split("/")

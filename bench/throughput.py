@@ -1,242 +1,184 @@
-"""Sustained throughput and end-to-end latency of `edge-agent run` against a real mosquitto on loopback.
+"""Sustained throughput, latency and CPU cost of `edge-agent run` against the bare pipeline and a naive paho script.
 
-Prints, in one run on this machine: frames/s and windows/s sustained by the agent, p50/p99 end-to-end latency
-at 50% of that rate, RSS and time to ready; the same for (a) the bare pipeline (decode + preprocess + run in a
-tight loop, no MQTT) and (b) a naive paho-callback script (bench/naive_agent.py); scalar tag ingest; ratios.
-Run: .venv/bin/python bench/throughput.py [--frames 600 --windows 1500 --tags 50000]
+Prints, in one run (every figure the median of --rounds rounds): frames/s and windows/s saturated, alone and as a
+4-camera + 8-asset mixed load; p50/p99 end-to-end latency at 50% of the agent's frame rate; CPU-seconds per 1,000
+frames and per 1,000 windows at 50% load; RSS and time to ready; the same for (a) the bare pipeline (decode +
+preprocess + run, as many threads as the agent has workers, no MQTT) and (b) a naive paho-callback script
+(bench/naive_agent.py); ratios; the CPU share of the bench's own publisher and subscriber, which run in processes
+of their own (bench/load_client.py); scalar tag ingest; and the profile's top lines (bench/hotpath_profile.py,
+needs py-spy). All three use the newest shipped packages.
+Run: .venv/bin/python bench/throughput.py [--rounds 3 --frames 600 --windows 1500 --mixed 400 --no-profile]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
-from edge_agent.app import build_pipeline  # noqa: E402
-from edge_agent.demo import demo_config  # noqa: E402
+from bare import bare_rate  # noqa: E402
+from hotpath_profile import NS, agent_config, ask, profile, report, spawn_client, wait_online  # noqa: E402
+from inprocess import rss_mb  # noqa: E402
+from load_client import connect  # noqa: E402
+
 from edge_agent.devbroker import DevBroker  # noqa: E402
-from edge_agent.ingest.images import decode_image  # noqa: E402
-from edge_agent.ingest.vibration import parse_vibration  # noqa: E402
-from edge_agent.mqtt import InboundMessage, MqttClient, MqttSettings  # noqa: E402
-from models.training.surfaces import generate_surface  # noqa: E402
-from models.training.vibration import generate_window, to_message  # noqa: E402
 
-NS = "factory/v1/demo-plant/line-1"
 MODELS = REPO / "models"
+WORKERS = 2  # worker threads per pipeline in the agent's bench config; the bare pipeline gets as many threads
 
 
-class Counter:
-    """Counts results and keeps end-to-end latencies from a monotonic timestamp in the id."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.latencies_ms: list[float] = []
-        self.first = 0.0
-        self.last = 0.0
-        self.status: dict[str, Any] = {}
-        self.lock = threading.Lock()
-
-    def __call__(self, message: InboundMessage) -> None:
-        now = time.monotonic()
-        if message.topic.endswith("/status"):
-            self.status = json.loads(message.payload)
-            return
-        document = json.loads(message.payload)
-        stamp = document.get("part_id") or document.get("ts_ms")
-        with self.lock:
-            self.count += 1
-            self.first = self.first or now
-            self.last = now
-            if isinstance(stamp, str) and ":" in stamp:
-                self.latencies_ms.append((now - int(stamp.split(":")[1]) / 1e9) * 1000)
-
-    def reset(self) -> None:
-        with self.lock:
-            self.count, self.latencies_ms, self.first, self.last = 0, [], 0.0, 0.0
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def client(port: int, name: str, handler: Any = None, subscribe: list[str] | None = None) -> MqttClient:
-    settings = MqttSettings(host="127.0.0.1", port=port, client_id=name, session_expiry_s=0, max_queued=0)
-    mqtt = MqttClient(settings, handler or (lambda m: None))
-    if subscribe:
-        mqtt.subscribe(subscribe)
-    mqtt.start()
-    mqtt.wait_connected(10)
-    time.sleep(0.2)
-    return mqtt
+def median(values: list[float]) -> float:
+    """Median, NaN for no values."""
+    return statistics.median(values) if values else float("nan")
 
 
-def frames(n: int) -> list[bytes]:
-    rng = np.random.default_rng(1)
-    base = [generate_surface(rng, label, (480, 640)).jpeg for label in ("ok", "scratch", "pit", "crack", "stain")]
-    return [base[i % len(base)] for i in range(n)]
+def pct(values: list[float], q: float) -> float:
+    """q-th percentile, NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def windows(n: int) -> list[bytes]:
-    rng = np.random.default_rng(2)
-    states = ("healthy", "outer_race", "inner_race", "ball", "imbalance", "misalignment")
-    base = [
-        json.dumps(to_message(generate_window(rng, s, rpm=1780.0, fs_hz=25600.0, duration_s=0.5), binary=True)).encode()
-        for s in states
-    ]
-    return [base[i % len(base)] for i in range(n)]
+class Load:
+    """The bench's publisher and subscriber processes, and what they cost."""
+
+    def __init__(self, port: int) -> None:
+        self.sub, self.pub = spawn_client("sub", port), spawn_client("pub", port)
+        self.cpu_s = {"pub": 0.0, "sub": 0.0}
+        self.wall_s = 0.0
+
+    def run(self, pid: int, expect: int, **command: Any) -> tuple[dict[str, Any], float]:
+        """One publisher command; (subscriber's reply, the measured process's CPU seconds meanwhile)."""
+        ask(self.sub, op="reset")
+        started, cpu = time.monotonic(), process_cpu(pid)
+        sent = ask(self.pub, **command)
+        got = ask(self.sub, op="wait", n=expect, idle_s=3.0)
+        self.wall_s += time.monotonic() - started
+        self.cpu_s["pub"] += sent["cpu_s"]
+        self.cpu_s["sub"] += got["cpu_s"]
+        return got, process_cpu(pid) - cpu
+
+    def close(self) -> None:
+        for child in (self.pub, self.sub):
+            child.terminate()
+            child.wait(10)
 
 
-def saturate(pub: MqttClient, counter: Counter, kind: str, payloads: list[bytes]) -> float:
-    """Offer everything at once; the sustained rate is results over the time they kept arriving."""
-    counter.reset()
-    for i, payload in enumerate(payloads):
-        tag = f"{i}:{time.monotonic_ns()}"
-        if kind == "frame":
-            pub.publish(f"{NS}/cam/cam-1/frame", payload, user_properties={"part_id": tag})
-        else:
-            pub.publish(f"{NS}/sensor/pump-1/vibration", payload)
-    idle_since = time.monotonic()
-    seen = 0
-    while time.monotonic() - idle_since < 3.0 and counter.count < len(payloads):
-        time.sleep(0.1)
-        if counter.count != seen:
-            seen, idle_since = counter.count, time.monotonic()
-    span = max(counter.last - counter.first, 1e-6)
-    return (counter.count - 1) / span if counter.count > 1 else 0.0
+def rate(count: int, span_s: float) -> float:
+    """Results per second over the time they kept arriving."""
+    return (count - 1) / span_s if count > 1 and span_s > 0 else 0.0
 
 
-def paced_latency(pub: MqttClient, counter: Counter, payloads: list[bytes], rate: float, seconds: float) -> list[float]:
-    """Frames at a fixed rate; end-to-end latency from publish to result at the subscriber."""
-    counter.reset()
-    n = max(10, int(rate * seconds))
-    period = 1.0 / rate
-    started = time.monotonic()
-    for i in range(n):
-        target = started + i * period
-        delay = target - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        pub.publish(
-            f"{NS}/cam/cam-1/frame",
-            payloads[i % len(payloads)],
-            user_properties={"part_id": f"{i}:{time.monotonic_ns()}"},
-        )
-    deadline = time.monotonic() + 10
-    while counter.count < n and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return counter.latencies_ms
+def measure(load: Load, pid: int, args: argparse.Namespace, paced_frames: float | None) -> dict[str, float]:
+    """Saturated, mixed and half-load figures of the process `pid` (agent or naive script), medians of rounds."""
+    runs: dict[str, list[float]] = {}
+
+    def keep(name: str, value: float) -> None:
+        runs.setdefault(name, []).append(value)
+
+    for _ in range(args.rounds):
+        got, _ = load.run(pid, args.frames, op="flood", kind="frame", n=args.frames, sources=4)
+        keep("frames/s", rate(got["counts"]["inspection"], got["span_s"]))
+        got, _ = load.run(pid, args.windows, op="flood", kind="window", n=args.windows, sources=8)
+        keep("windows/s", rate(got["counts"]["health"], got["span_s"]))
+        got, _ = load.run(pid, 2 * args.mixed, op="flood", kind="mixed", n=args.mixed, sources=4)
+        keep("mixed frames/s", got["counts"]["inspection"] / max(got["span_s"], 1e-6))
+        keep("mixed windows/s", got["counts"]["health"] / max(got["span_s"], 1e-6))
+    out = {name: median(values) for name, values in runs.items()}
+    half_frames = paced_frames or max(1.0, out["frames/s"] / 2)
+    half_windows = max(1.0, out["windows/s"] / 2)
+    for _ in range(args.rounds):
+        got, cpu = load.run(pid, 0, op="paced", kind="frame", rate=half_frames, seconds=args.paced_s, sources=1)
+        keep("p50 ms", pct(got["latencies_ms"], 50))
+        keep("p99 ms", pct(got["latencies_ms"], 99))
+        keep("cpu/1k frames", cpu / max(got["counts"]["inspection"], 1) * 1000)
+        got, cpu = load.run(pid, 0, op="paced", kind="window", rate=half_windows, seconds=args.paced_s, sources=8)
+        keep("cpu/1k windows", cpu / max(got["counts"]["health"], 1) * 1000)
+    out.update({name: median(runs[name]) for name in ("p50 ms", "p99 ms", "cpu/1k frames", "cpu/1k windows")})
+    out["half-load frames/s"] = half_frames
+    out["RSS MB"] = rss_mb(pid)
+    return out
 
 
-def bare_rate(kind: str, payloads: list[bytes], seconds: float = 5.0) -> tuple[float, float]:
-    """Items/s and p50 ms of decode + preprocess + run in a tight loop, no MQTT, one thread."""
-    name = "surface-inspection" if kind == "frame" else "bearing-health"
-    pipeline = build_pipeline(MODELS / name / "1.0.0", [MODELS / "keys"])
-    times = []
-    started = time.perf_counter()
-    i = 0
-    while time.perf_counter() - started < seconds:
-        t0 = time.perf_counter()
-        if kind == "frame":
-            pipeline.infer([pipeline.prepare(decode_image(payloads[i % len(payloads)]))])  # type: ignore[arg-type]
-        else:
-            pipeline.infer([pipeline.prepare(parse_vibration(payloads[i % len(payloads)]))])  # type: ignore[arg-type]
-        times.append((time.perf_counter() - t0) * 1000)
-        i += 1
-    return i / (time.perf_counter() - started), statistics.median(times)
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def start_agent(port: int, workdir: Path, extra: dict[str, Any] | None = None) -> tuple[subprocess.Popen[bytes], float]:
-    """`edge-agent run` on the demo config (plus `extra` sections); returns it and its time to ready."""
-    config = demo_config(port, workdir, MODELS, MODELS / "keys", web_port=0)
-    config.update(extra or {})
-    config["mqtt"]["status_interval_s"] = 1.0
-    config["queues"] = {"frames": {"size": 64, "policy": "drop_oldest"}, "workers": 2, "max_batch": 32}
+def start_agent(port: int, workdir: Path) -> tuple[subprocess.Popen[bytes], float]:
+    """`edge-agent run` with 4 cameras and 8 assets; returns it and its time to ready."""
     path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    watcher = Counter()
-    probe = client(port, "bench-status", watcher, [f"{NS}/agent/+/status"])
+    path.write_text(yaml.safe_dump(agent_config(port, workdir, WORKERS)))
     started = time.monotonic()
-    process = subprocess.Popen(
+    agent = subprocess.Popen(
         [sys.executable, "-m", "edge_agent.cli", "run", "--config", str(path)],
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / "agent.log", "wb"),  # noqa: SIM115
     )
-    while watcher.status.get("state") != "online":
-        if process.poll() is not None:
-            raise SystemExit((workdir / "agent.log").read_text())
-        time.sleep(0.02)
-    ready = time.monotonic() - started
-    probe.stop()
-    return process, ready
+    wait_online(port, workdir / "agent.log", agent)
+    return agent, time.monotonic() - started
 
 
-def tag_ingest(port: int, n: int) -> tuple[float, int, int]:
-    """Publish n scalar tags as fast as possible; the agent's counters say how many it processed."""
-    status = Counter()
-    probe = client(port, "bench-tags", status, [f"{NS}/agent/+/status"])
+def tag_ingest(port: int, n: int) -> tuple[float, int]:
+    """Publish n scalar tags as fast as possible; (offered msg/s, how many the agent counted as processed)."""
+    import json
+
+    status: dict[str, Any] = {}
+    probe = connect(port, "bench-tags", lambda m: status.update(json.loads(m.payload)), [f"{NS}/agent/+/status"])
     time.sleep(1.5)
-    before = status.status["totals"]
-    pub = client(port, "bench-tag-pub")
+    before = status["totals"]["processed"]
+    pub = connect(port, "bench-tag-pub")
     started = time.monotonic()
     for i in range(n):
         pub.publish(f"{NS}/sensor/pump-1/temperature", f'{{"timestamp_ms":{i},"value":{i % 90},"quality":192}}')
     while pub.pending():
         time.sleep(0.01)
     sent_s = time.monotonic() - started
-    after: dict[str, int] = {}
-    for _ in range(30):  # until the agent's counters stop moving (the status refreshes every second)
+    after = -1
+    while status["totals"]["processed"] != after:  # until the counters stop moving (status every second)
+        after = status["totals"]["processed"]
         time.sleep(1.2)
-        if after and status.status["totals"] == after:
-            break
-        after = dict(status.status["totals"])
     pub.stop()
     probe.stop()
-    processed = after["processed"] - before["processed"]
-    dropped = after["dropped"] - before["dropped"] + after["malformed"] - before["malformed"]
-    return n / sent_s, processed, dropped
+    return n / sent_s, after - before
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--frames", type=int, default=600)
     parser.add_argument("--windows", type=int, default=1500)
-    parser.add_argument("--tags", type=int, default=50_000)
+    parser.add_argument("--mixed", type=int, default=400, help="frames (and as many windows) in a mixed flood")
+    parser.add_argument("--paced-s", type=float, default=6.0, help="seconds of each half-load round")
+    parser.add_argument("--bare-s", type=float, default=4.0, help="seconds of each bare-pipeline round")
+    parser.add_argument("--tags", type=int, default=30_000)
+    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
     args = parser.parse_args()
-    frame_payloads, window_payloads = frames(args.frames), windows(args.windows)
-    print(f"cores: {os.cpu_count()}; frames 640x480 JPEG; windows 0.5 s at 25.6 kHz (base64 float32)")
-    bare_f, bare_f_p50 = bare_rate("frame", frame_payloads)
-    bare_w, bare_w_p50 = bare_rate("window", window_payloads)
+    print(f"cores: {os.cpu_count()}; load average at start {os.getloadavg()[0]:.2f}; {args.rounds} rounds per figure")
+    bare = {kind: bare_rate(kind, WORKERS, args.bare_s, args.rounds) for kind in ("frame", "window", "window+sig")}
     with tempfile.TemporaryDirectory() as tmp, DevBroker(workdir=Path(tmp)) as broker:
-        results = Counter()
-        sub = client(broker.port, "bench-sub", results, [f"{NS}/inspection/+/result", f"{NS}/maintenance/+/health"])
-        pub = client(broker.port, "bench-pub")
+        load = Load(broker.port)
         agent, ready_s = start_agent(broker.port, Path(tmp))
         try:
-            agent_f = saturate(pub, results, "frame", frame_payloads)
-            agent_w = saturate(pub, results, "window", window_payloads)
-            lat = paced_latency(pub, results, frame_payloads, max(1.0, agent_f / 2), 10.0)
-            rss = rss_mb(agent.pid)
-            tag_rate, tags_processed, tags_dropped = tag_ingest(broker.port, args.tags)
+            agent_out = measure(load, agent.pid, args, None)
+            tags = tag_ingest(broker.port, args.tags)
         finally:
             agent.terminate()
-            agent.wait(20)
+            agent.wait(30)
         naive = subprocess.Popen(
             [sys.executable, str(REPO / "bench" / "naive_agent.py"), str(broker.port), NS, str(MODELS)],
             stdout=subprocess.PIPE,
@@ -245,32 +187,61 @@ def main() -> int:
             assert naive.stdout is not None
             naive.stdout.readline()
             time.sleep(0.5)
-            naive_f = saturate(pub, results, "frame", frame_payloads)
-            naive_w = saturate(pub, results, "window", window_payloads)
-            naive_lat = paced_latency(pub, results, frame_payloads, max(1.0, agent_f / 2), 10.0)
-            naive_rss = rss_mb(naive.pid)
+            naive_out = measure(load, naive.pid, args, agent_out["half-load frames/s"])
         finally:
             naive.terminate()
             naive.wait(10)
-        pub.stop()
-        sub.stop()
-
-    def pct(values: list[float], q: float) -> float:
-        return float(np.percentile(values, q)) if values else float("nan")
-
-    print(f"\n{'':28}{'frames/s':>10}{'windows/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>8}")
-    print(f"{'bare pipeline (1 thread)':28}{bare_f:10.1f}{bare_w:11.1f}{bare_f_p50:9.2f}{'':>9}{'':>8}")
-    print(f"{'edge-agent run':28}{agent_f:10.1f}{agent_w:11.1f}{pct(lat, 50):9.2f}{pct(lat, 99):9.2f}{rss:8.0f}")
-    print(
-        f"{'naive paho script':28}{naive_f:10.1f}{naive_w:11.1f}{pct(naive_lat, 50):9.2f}"
-        f"{pct(naive_lat, 99):9.2f}{naive_rss:8.0f}"
-    )
-    print(f"\nagent / bare:  frames {agent_f / bare_f:.2f}x, windows {agent_w / bare_w:.2f}x")
-    print(f"agent / naive: frames {agent_f / naive_f:.2f}x, windows {agent_w / naive_w:.2f}x")
-    print(f"agent p99 at 50% load / bare p50: {pct(lat, 99) / bare_f_p50:.2f}x (bare window p50 {bare_w_p50:.2f} ms)")
-    print(f"ready (broker connected, models self-tested): {ready_s:.2f} s")
-    print(f"scalar tags: offered {tag_rate:.0f} msg/s, processed {tags_processed}/{args.tags}, dropped {tags_dropped}")
+        load.close()
+    print_tables(bare, agent_out, naive_out, load, ready_s, tags)
+    if not args.no_profile:
+        for kind, n in (("frame", 3 * args.frames), ("window", args.windows)):
+            print("\n" + "\n".join(report(kind, profile(kind, n))))
+    print(f"\nload average at end {os.getloadavg()[0]:.2f}")
     return 0
+
+
+def print_tables(
+    bare: dict[str, dict[str, float]],
+    agent: dict[str, float],
+    naive: dict[str, float],
+    load: Load,
+    ready_s: float,
+    tags: tuple[float, int],
+) -> None:
+    """The comparison table, the ratios against the targets, and the bench's own CPU."""
+    f, w, ws = bare["frame"], bare["window"], bare["window+sig"]
+    nan = float("nan")
+    columns = ("frames/s", "windows/s", "mixed f/s", "mixed w/s", "p50 ms", "p99 ms", "CPU s/1k f", "CPU s/1k w")
+    rows: list[tuple[str, list[float]]] = [
+        (
+            f"bare pipeline ({WORKERS} threads)",
+            [f["rate"], w["rate"], nan, nan, f["p50"], nan, f["cpu_1k"], w["cpu_1k"]],
+        ),
+        ("  windows + baseline signature", [nan, ws["rate"], nan, nan, nan, nan, nan, ws["cpu_1k"]]),
+    ]
+    for name, row in (("edge-agent run", agent), ("naive paho script", naive)):
+        keys = ("frames/s", "windows/s", "mixed frames/s", "mixed windows/s", "p50 ms", "p99 ms")
+        rows.append((name, [row[k] for k in keys] + [row["cpu/1k frames"], row["cpu/1k windows"], row["RSS MB"]]))
+    print("\n" + f"{'':32}" + "".join(f"{c:>11}" for c in (*columns, "RSS MB")))
+    for name, values in rows:
+        print(f"{name:32}" + "".join(f"{'':>11}" if v != v else f"{v:11.2f}" for v in values))
+    print(
+        f"\nagent / bare:  frames {agent['frames/s'] / f['rate']:.2f}x, windows {agent['windows/s'] / w['rate']:.2f}x",
+        end="",
+    )
+    print(f" ({agent['windows/s'] / ws['rate']:.2f}x of bare + signature; target >= 0.85x)")
+    ratio_f, ratio_w = agent["frames/s"] / naive["frames/s"], agent["windows/s"] / naive["windows/s"]
+    print(f"agent / naive: frames {ratio_f:.2f}x, windows {ratio_w:.2f}x (target >= 1.0x)")
+    print(f"agent p99 at 50% load ({agent['half-load frames/s']:.0f} frames/s) / bare p50: ", end="")
+    print(f"{agent['p99 ms'] / f['p50']:.2f}x (target <= 3x)")
+    print(f"agent CPU per 1,000 frames / bare: {agent['cpu/1k frames'] / f['cpu_1k']:.2f}x (target <= 1.2x); ", end="")
+    print(f"one core serves ~{1000 / agent['cpu/1k frames'] / 10:.0f} cameras at 10 fps")
+    print(f"agent CPU per 1,000 windows / bare: {agent['cpu/1k windows'] / w['cpu_1k']:.2f}x, ", end="")
+    print(f"/ bare + signature: {agent['cpu/1k windows'] / ws['cpu_1k']:.2f}x")
+    share = {k: v / max(load.wall_s, 1e-6) for k, v in load.cpu_s.items()}
+    print(f"bench publisher / subscriber processes: {share['pub']:.0%} / {share['sub']:.0%} of a core while measuring")
+    print(f"ready (broker connected, models self-tested): {ready_s:.2f} s")
+    print(f"scalar tags: offered {tags[0]:.0f} msg/s, processed {tags[1]}")
 
 
 if __name__ == "__main__":

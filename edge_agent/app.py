@@ -106,6 +106,7 @@ class Agent:
                 missing.append(asset.id)
         if missing:
             raise ConfigError(f"assets {missing} name no model and models.maintenance is not set")
+        image_limits = ImageLimits()  # one set of limits: the MQTT thread's header check and the workers' decode
         self.service = AgentService(
             Topics(config.gateway.ns, config.gateway.id),
             cameras={c.id: c.model for c in config.cameras},
@@ -117,6 +118,7 @@ class Agent:
             tag_source=_sparkplug_source(),
             outbox=self.outbox,
             capture=HardExampleCapture(config.capture),
+            frame_limits=image_limits,
         )
         defaults = {a.id: AssetDefaults(a.bearing, a.rpm) for a in config.assets}
         self.baselines = BaselineManager(
@@ -136,7 +138,7 @@ class Agent:
             WorkerPool(
                 "frames",
                 self.frames,
-                InspectionWorker(self.models.get, tap, ImageLimits(), tap.observe).handle,
+                InspectionWorker(self.models.get, tap, image_limits, tap.observe).handle,
                 q.workers,
                 1,
             ),

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from edge_agent import __version__
 from edge_agent.errors import EdgeAgentError
+from edge_agent.ingest.images import ImageLimits, check_header
 from edge_agent.ingest.tags import TagUpdate, parse_tag
 from edge_agent.mqtt import InboundMessage
 from edge_agent.outbox.capture import HardExampleCapture
@@ -112,6 +113,7 @@ class AgentService:
         tag_source: TagSource | None = None,
         outbox: Outbox | None = None,
         capture: HardExampleCapture | None = None,
+        frame_limits: ImageLimits | None = None,
     ) -> None:
         self.topics = topics
         self.cameras = dict(cameras)
@@ -124,6 +126,7 @@ class AgentService:
         self.tag_source = tag_source
         self.outbox = outbox
         self.capture = capture
+        self.frame_limits = frame_limits
         self.tags: dict[tuple[str, str], TagUpdate] = {}
         self.publisher: Publisher | None = None
         self.broker_connected = False
@@ -177,6 +180,12 @@ class AgentService:
             size_error = EdgeAgentError(f"payload of {len(message.payload)} bytes exceeds {self.max_payload_bytes}")
             self._problem("malformed", stream, message.topic, size_error)
             return
+        if kind == "cam" and self.frame_limits is not None:
+            try:  # a header read (no pixels): a flood of garbage must not evict real frames from the queue
+                check_header(message.payload, self.frame_limits)
+            except EdgeAgentError as exc:
+                self._problem("malformed", stream, message.topic, exc)
+                return
         item = WorkItem(stream, source, known[source], message.payload, message.user_properties)
         dropped = queue.put(item)
         if dropped is not None:

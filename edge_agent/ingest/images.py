@@ -73,11 +73,9 @@ def read_header(data: bytes) -> ImageHeader:
     raise DecodeError("payload is neither JPEG nor PNG")
 
 
-def decode_image(data: bytes, limits: ImageLimits | None = None) -> np.ndarray:
-    """Decode JPEG/PNG bytes to uint8 HxW (grey) or HxWx3 (BGR), refusing bombs and 16-bit frames."""
-    import cv2
-
-    limits = limits or ImageLimits()
+def check_header(data: bytes, limits: ImageLimits) -> ImageHeader:
+    """The header of a frame within limits, read without decoding a pixel (microseconds: the MQTT thread calls it,
+    so garbage never takes a queue slot from a real frame); DecodeError/InputShapeError otherwise."""
     if len(data) > limits.max_bytes:
         raise InputShapeError(f"frame is {len(data)} bytes; the limit is {limits.max_bytes}")
     header = read_header(data)
@@ -89,6 +87,15 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> np.ndarray:
         )
     if header.bit_depth != 8:
         raise InputShapeError(f"{header.bit_depth}-bit {header.format} is not supported; send 8-bit frames")
+    return header
+
+
+def decode_image(data: bytes, limits: ImageLimits | None = None) -> np.ndarray:
+    """Decode JPEG/PNG bytes to uint8 HxW (grey) or HxWx3 (BGR), refusing bombs and 16-bit frames."""
+    import cv2
+
+    limits = limits or ImageLimits()
+    header = check_header(data, limits)
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise DecodeError(f"{header.format} data is corrupt or truncated")
