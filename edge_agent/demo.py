@@ -51,6 +51,8 @@ def demo_config(
             "trusted_keys": [str(keys_dir), *(extra_keys or [])],
             "maintenance": "bearing-health",
         },
+        # The simulated faults start 30 s in: commission on the first 20 windows (a real asset takes hours).
+        "baseline": {"windows": 20, "min_windows": 10},
         "store": {"path": str(state_dir / "agent.db")},
         "outbox": {"path": str(state_dir / "outbox.db")},
         "web": {"port": web_port},
@@ -62,7 +64,7 @@ def run_demo(duration_s: float | None = None, web_port: int = 8080, loop: bool =
     """Run everything until Ctrl-C (or duration_s), then remove what it started."""
     from edge_agent.app import Agent
     from edge_agent.mqtt import MqttClient, MqttSettings
-    from models.training.simulators import LineSchedule, LineSimulator, SimulatedAsset
+    from models.training.simulators import LineSchedule, LineSimulator, SimulatedAsset, machine_domain
 
     state_dir = Path(tempfile.mkdtemp(prefix="edge-demo-"))
     broker = DevBroker(workdir=state_dir / "broker")
@@ -111,10 +113,16 @@ def run_demo(duration_s: float | None = None, web_port: int = 8080, loop: bool =
             config.gateway.ns,
             ["cam-1", "cam-2"],
             [
-                SimulatedAsset("pump-1", bearings[0], 1780, fault="outer_race", fault_after_s=30),
-                SimulatedAsset("pump-2", bearings[1], 2950, fault="imbalance", fault_after_s=60),
-                SimulatedAsset("fan-1", bearings[2], 990, fault="looseness", fault_after_s=45),
-                SimulatedAsset("motor-1", bearings[3], 1480),
+                SimulatedAsset(
+                    "pump-1", bearings[0], 1780, fault="outer_race", fault_after_s=30, domain=machine_domain(1)
+                ),
+                SimulatedAsset(
+                    "pump-2", bearings[1], 2950, fault="imbalance", fault_after_s=60, domain=machine_domain(2)
+                ),
+                SimulatedAsset(
+                    "fan-1", bearings[2], 990, fault="looseness", fault_after_s=45, domain=machine_domain(3)
+                ),
+                SimulatedAsset("motor-1", bearings[3], 1480, domain=machine_domain(4)),
             ],
             LineSchedule(window_hz=4.0 if loop else 1.0),
         )

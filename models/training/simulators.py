@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -19,6 +19,39 @@ from models.training.vibration import VibrationDomain, generate_window, to_messa
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes, dict[str, str] | None], None]
+
+
+def machine_domain(seed: int, base: VibrationDomain | None = None) -> VibrationDomain:
+    """One machine's own fixed signature (residual series, noise colour and level, hum, resonance, sensor
+    mounting) as a narrow domain: its windows differ only as one real machine's do from second to second,
+    so a per-asset baseline learned at commissioning means something."""
+    d = base or VibrationDomain()
+    rng = np.random.default_rng([seed, 77])
+
+    def pick(span: tuple[float, float], width: float = 0.0) -> tuple[float, float]:
+        value = float(rng.uniform(span[0], span[1]))
+        return (value, value + width)
+
+    residual = float(np.exp(rng.uniform(np.log(0.3), np.log(2.5))))
+    noise = float(np.exp(rng.uniform(np.log(0.01), np.log(0.1))))
+    return replace(
+        d,
+        residual_1x_mm_s=(residual, residual * 1.05),
+        residual_2x_gap_db=pick((4.0, 14.0), 1.0),
+        residual_3x_gap_db=pick((8.0, 20.0), 1.0),
+        noise_rms_g=(noise, noise * 1.05),
+        noise_tilt=pick((-0.5, 0.5)),
+        noise_resonance_gain=pick((0.5, 3.0)),
+        resonance_hz=pick((2500.0, 5500.0)),
+        damping_ratio=pick((0.03, 0.06)),
+        background_db=pick((-45.0, -25.0)),
+        hum_db=pick((-25.0, -12.0)),
+        hum_share=1.0,
+        mount_corner_hz=pick((6000.0, 12000.0)),
+        mount_q=pick((2.0, 6.0)),
+        structural_modes=(0, 0),
+        speed_wobble=(0.0, 0.002),
+    )
 
 
 @dataclass

@@ -16,6 +16,7 @@ import numpy as np
 from edge_agent.contracts import InputSpec, OutputSpec, OutputTensor, Thresholds
 from edge_agent.pipelines.vibration_features import FEATURE_NAMES, default_step, extract_features
 from models.training import eval_maintenance as ev
+from models.training.maintenance_card import maintenance_card
 from models.training.maintenance_export import MODEL_NAME, build_onnx, fit_anomaly, run_onnx
 from models.training.package import TrainedModel
 from models.training.vibration import STATES, UNTRAINED_STATES, VibrationDomain, generate_batch
@@ -104,6 +105,23 @@ def _choose_threshold(scores: np.ndarray, y: np.ndarray, healthy: int, quantile:
     return round(max(all_q, healthy_q), 4)
 
 
+def calibration_domain(domain: VibrationDomain) -> VibrationDomain:
+    """The training domain widened by a margin past every nuisance range: the calibration split's world."""
+    lo, hi = domain.residual_1x_mm_s
+    return dataclasses.replace(
+        domain,
+        noise_tilt=(domain.noise_tilt[0] - 0.3, domain.noise_tilt[1] + 0.3),
+        noise_rms_g=(domain.noise_rms_g[0] / 2, domain.noise_rms_g[1] * 1.6),
+        residual_1x_mm_s=(lo * 0.8, hi * 1.35),
+        hum_db=(domain.hum_db[0], domain.hum_db[1] + 4.0),
+        background_db=(domain.background_db[0] - 10.0, domain.background_db[1] + 3.0),
+        mount_corner_hz=(domain.mount_corner_hz[0] * 0.8, domain.mount_corner_hz[1] * 1.3),
+        structural_modes=(domain.structural_modes[0], domain.structural_modes[1] + 1),
+        rpm_error=domain.rpm_error * 1.35,
+        speed_wobble=(domain.speed_wobble[0], domain.speed_wobble[1] * 1.5),
+    )
+
+
 def mining_domain(domain: VibrationDomain) -> VibrationDomain:
     """The training domain narrowed to healthy machines whose residual 1x (and the series behind it) is strong."""
     lo, hi = domain.residual_1x_mm_s
@@ -160,7 +178,9 @@ def train(
             states=train_set.states + field_train.states * field_weight,
             params=train_set.params + field_train.params * field_weight,
         )
-    val_set = build_features(seeds["val"], recipe.val_per_state, STATES, domain, workers)
+    # Thresholds are calibrated on windows past the training ranges (as a new plant's will be), so a machine
+    # a little unlike any trained on is not 'unknown' for that alone.
+    val_set = build_features(seeds["val"], recipe.val_per_state, STATES, calibration_domain(domain), workers)
     test_set = build_features(seeds["test"], recipe.test_per_state, STATES, domain, workers)
     unknown_set = build_features(seeds["unknown"], recipe.unknown_per_state, UNTRAINED_STATES, domain, workers)
     t_data = time.perf_counter() - started
@@ -244,8 +264,8 @@ def train(
             "type": "sqrt(min over Gaussian components of Mahalanobis distance^2 / F), standardised features",
             "components_per_class": recipe.anomaly_components,
             "covariance_ridge": recipe.covariance_ridge,
-            "threshold_rule": f"max(q{recipe.anomaly_quantile} of all val scores, "
-            f"q{2 * recipe.anomaly_quantile - 1:.3f} of healthy val scores)",
+            "threshold_rule": f"max(q{recipe.anomaly_quantile} of all calibration-split scores, "
+            f"q{2 * recipe.anomaly_quantile - 1:.3f} of healthy calibration-split scores)",
         },
         "metrics": metrics,
         "train_seconds": round(elapsed, 1),
@@ -281,7 +301,7 @@ def train(
         training=training,
         selftest_inputs=test_set.x[selftest_idx].astype(np.float32),
         selftest_labels=[test_set.states[i] for i in selftest_idx],
-        card_markdown=_card(metrics, threshold, recipe, domain, seeds),
+        card_markdown=maintenance_card(metrics, threshold, uncertain_below, recipe, domain, seeds),
     )
 
 
@@ -296,40 +316,6 @@ def _selftest_indices(states: list[str], count: int) -> np.ndarray:
                 picked.append(by_state[s][k * 7 % len(by_state[s])])
         k += 1
     return np.array(picked)
-
-
-def _card(
-    metrics: dict[str, Any], threshold: float, recipe: Recipe, domain: VibrationDomain, seeds: dict[str, int]
-) -> str:
-    """Model-card section: features, classifier, data recipe, held-out results."""
-    lines = [
-        "## Features",
-        f"{len(FEATURE_NAMES)} shaft-speed-normalised features (edge_agent.pipelines.vibration_features): "
-        "levels are log ratios, frequencies are orders of shaft speed. " + ", ".join(f"`{n}`" for n in FEATURE_NAMES),
-        "",
-        "## Model",
-        f"StandardScaler + MLP {recipe.hidden} (scikit-learn, exported with skl2onnx) -> `probabilities` over "
-        f"{', '.join(STATES)}. Anomaly score (`anomaly_score`) = sqrt(min over {recipe.anomaly_components} Gaussian "
-        "components per class (k-means sub-clusters) of the squared Mahalanobis distance / F); anomaly "
-        f"flagged when > {threshold}.",
-        "",
-        "## Data recipe",
-        f"Synthetic windows from models.training.vibration: rpm {domain.rpm}, fs {domain.fs_hz} Hz, duration "
-        f"{domain.duration_s} s, SNR {domain.snr_db} dB (signature power / broadband noise power), resonance "
-        f"{domain.resonance_hz} Hz, {len(domain.bearings)} bearing geometries. Seeds {seeds}; per state: "
-        f"{recipe.train_per_state} train, {recipe.val_per_state} validation, {recipe.test_per_state} test; "
-        f"{recipe.unknown_per_state} per untrained pattern ({', '.join(UNTRAINED_STATES)}).",
-        "",
-        "## Held-out results",
-        f"- state accuracy: {metrics['state_accuracy']:.4f}",
-        f"- healthy flagged (wrong state or anomalous): {metrics['healthy_flagged_rate']:.4f}",
-        f"- untrained patterns detected as anomalous: {metrics['unknown_detection_rate']:.4f} "
-        f"({metrics['unknown_detection_by_pattern']})",
-        f"- model file: {metrics['model_bytes']} bytes",
-        "",
-        ev.confusion_markdown(metrics["confusion_matrix"], list(STATES)),
-    ]
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -88,11 +88,18 @@ class VibrationDomain:
     # Sensor mounting: mounted resonance (curved magnet ~2.5 kHz .. stud ~15 kHz) and structural modes.
     mount_corner_hz: tuple[float, float] = (2500.0, 15000.0)
     structural_modes: tuple[int, int] = (0, 3)
+    mount_q: tuple[float, float] = (1.5, 12.0)
     # Relative error of the reported shaft speed (tachometer / VFD setpoint vs true speed).
     rpm_error: float = 0.015
     # Peak relative speed wobble inside one window (speed ripple).
     speed_wobble: tuple[float, float] = (0.0, 0.008)
     bearings: tuple[BearingGeometry, ...] = BEARINGS
+    # Share of windows on a random geometry instead of a catalogue one: every bearing a plant may fit.
+    random_bearing_share: float = 0.5
+    random_balls: tuple[int, int] = (7, 16)
+    # Element over pitch diameter, and the contact angle of angular-contact / tapered / spherical rows.
+    random_diameter_ratio: tuple[float, float] = (0.14, 0.32)
+    random_contact_angle_deg: tuple[float, float] = (8.0, 40.0)
     gear_teeth: tuple[int, int] = (17, 40)
 
     def recipe(self) -> dict[str, Any]:
@@ -181,7 +188,7 @@ def generate_window(
         "background_db": uniform(rng, d.background_db),
         "rpm_error": float(rng.uniform(-d.rpm_error, d.rpm_error)),
         "speed_wobble": uniform(rng, d.speed_wobble),
-        "bearing": d.bearings[int(rng.integers(len(d.bearings)))],
+        "bearing": _draw_bearing(rng, d),
         "gear_teeth": int(rng.integers(d.gear_teeth[0], d.gear_teeth[1] + 1)),
         "modulation_depth": uniform(rng, (0.5, 1.0)),
         "hum_db": uniform(rng, d.hum_db) if rng.random() < d.hum_share else -200.0,
@@ -222,7 +229,7 @@ def generate_window(
         f_tone = float(rng.uniform(20, 1500))
         pk = p_noise * 10 ** ((bg_db - rng.uniform(0, 6)) / 10)
         base += math.sqrt(2 * pk) * np.cos(2 * np.pi * f_tone * t + rng.uniform(0, 2 * np.pi))
-    mounting = random_mounting(rng, fs, d.mount_corner_hz, d.structural_modes)
+    mounting = random_mounting(rng, fs, d.mount_corner_hz, d.structural_modes, d.mount_q)
 
     params.update({k: (bearing_name(v)["name"] if k == "bearing" else float(v)) for k, v in drawn.items()})
     params["mount_corner_hz"] = mounting.corner_hz
@@ -310,6 +317,21 @@ def _signature(
         x += rng.uniform(0.1, 0.5) * mod * np.cos(2 * z * angle + rng.uniform(0, 2 * np.pi))
     params["mesh_hz"] = z * fr
     return x
+
+
+def _draw_bearing(rng: np.random.Generator, d: VibrationDomain) -> BearingGeometry:
+    """A catalogue bearing, or (random_bearing_share of the time) any plausible rolling-element geometry."""
+    pick = int(rng.integers(len(d.bearings)))
+    if rng.random() >= d.random_bearing_share:
+        return d.bearings[pick]
+    pitch = log_uniform(rng, (25.0, 110.0))
+    angle = uniform(rng, d.random_contact_angle_deg) if rng.random() < 0.4 else 0.0
+    return BearingGeometry(
+        balls=int(rng.integers(d.random_balls[0], d.random_balls[1] + 1)),
+        ball_diameter_mm=round(pitch * uniform(rng, d.random_diameter_ratio), 2),
+        pitch_diameter_mm=round(pitch, 2),
+        contact_angle_deg=round(angle, 1),
+    )
 
 
 def _shaft_fault(

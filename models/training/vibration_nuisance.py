@@ -75,14 +75,18 @@ class Mounting:
 
 
 def random_mounting(
-    rng: np.random.Generator, fs: float, corner_hz: tuple[float, float], modes: tuple[int, int]
+    rng: np.random.Generator,
+    fs: float,
+    corner_hz: tuple[float, float],
+    modes: tuple[int, int],
+    q: tuple[float, float] = (1.5, 12.0),
 ) -> Mounting:
     """Mounted resonance drawn log-uniformly from `corner_hz` (a curved magnet sits low, a stud high) and a
     few structural modes from 60 Hz (frame, base) to 0.4 fs (housing), some sharp, some broad."""
     corner = log_uniform(rng, corner_hz)
-    q = log_uniform(rng, (1.5, 12.0))
+    mount_q = log_uniform(rng, q)
     out = []
     for _ in range(int(rng.integers(modes[0], modes[1] + 1))):
         centre = log_uniform(rng, (60.0, 0.4 * fs))
         out.append((centre, centre * uniform(rng, (0.02, 0.15)), log_uniform(rng, (0.5, 8.0))))
-    return Mounting(corner_hz=corner, mount_q=q, modes=tuple(out))
+    return Mounting(corner_hz=corner, mount_q=mount_q, modes=tuple(out))

@@ -117,7 +117,7 @@ def test_given_baselines_when_vibration_windows_go_through_the_service_then_resu
     from tests.conftest import KEYS, MODELS
 
     # given the shipped maintenance model and a baseline manager that learns from 4 windows
-    pipeline = build_pipeline(MODELS / "bearing-health" / "1.0.0", [KEYS])
+    pipeline = build_pipeline(MODELS / "bearing-health" / "1.1.0", [KEYS])
     baselines = BaselineManager(
         BaselineStore(tmp_path / "baselines"),
         {"pump-1": AssetPlan("bearing-health", BaselineTuning(windows=4, min_windows=2))},

@@ -192,7 +192,10 @@ def test_windows_cover_the_domain_and_are_valid(state: str) -> None:
         assert len(s.samples) == round(s.fs_hz * float(s.params["duration_s"]))
         assert domain.rpm[0] * 0.99 <= s.rpm <= domain.rpm[1] * 1.01
         assert abs(s.rpm / float(s.params["rpm_true"]) - 1) <= domain.rpm_error + 1e-12
-        assert s.bearing in BEARINGS
+        if s.bearing not in BEARINGS:  # a drawn geometry: plausible, and its fault lines fit the band
+            ratio = s.bearing.ball_diameter_mm / s.bearing.pitch_diameter_mm
+            assert domain.random_balls[0] <= s.bearing.balls <= domain.random_balls[1]
+            assert domain.random_diameter_ratio[0] - 0.01 <= ratio <= domain.random_diameter_ratio[1] + 0.01
         assert float(s.params["resonance_hz"]) < 0.45 * s.fs_hz
         assert s.state == state
 
@@ -208,6 +211,11 @@ def test_deterministic_per_seed_and_per_state_stream() -> None:
     np.testing.assert_array_equal(only_ball[1].samples, a[STATES.index("ball") * 2 + 1].samples)
     c = generate_batch(6, 2)
     assert not np.array_equal(a[0].samples, c[0].samples)
+
+
+def test_half_the_windows_sit_on_drawn_bearing_geometries() -> None:
+    drawn = [s.bearing not in BEARINGS for s in generate_batch(22, 40, ("outer_race",))]
+    assert 0.25 < sum(drawn) / len(drawn) < 0.75
 
 
 def test_untrained_states_are_distinct_from_trained() -> None:
@@ -226,7 +234,7 @@ def test_invalid_state_and_override_raise() -> None:
 
 def test_custom_bearing_and_domain_shift() -> None:
     bearing = BearingGeometry(balls=11, ball_diameter_mm=12.0, pitch_diameter_mm=60.0, contact_angle_deg=15)
-    domain = VibrationDomain(rpm=(4000.0, 6000.0), bearings=(bearing,))
+    domain = VibrationDomain(rpm=(4000.0, 6000.0), bearings=(bearing,), random_bearing_share=0.0)
     s = generate_window(np.random.default_rng(3), "outer_race", domain, snr_db=10.0)
     assert s.bearing == bearing and s.rpm > 3900
     assert s.params["bearing"] == "11x12/60@15"
