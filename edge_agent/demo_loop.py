@@ -65,7 +65,7 @@ class RetrainLoop:
 
         if not self.drifted and elapsed_s >= DRIFT_AFTER_S:
             motor = next(a for a in self.simulator.assets if a.id == "motor-1")
-            motor.domain = VibrationDomain(noise_tilt=(1.0, 1.5))
+            motor.domain = VibrationDomain(noise_tilt=(1.8, 2.4))
             motor.states_cycle = STATES
             motor.label_rate = 1.0
             self.drifted = True

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_agent.contracts import BearingGeometry, semver_key
+from edge_agent.contracts import BearingGeometry, Manifest, semver_key
 from edge_agent.ingest.vibration import parse_vibration
 from edge_agent.packages import parse_manifest
 from edge_agent.pipelines.vibration_features import FEATURE_NAMES, default_step, extract_features
@@ -109,11 +109,18 @@ def split_field(field: FeatureSet, held_out_share: float = 0.3) -> tuple[Feature
     return subset(keep), subset(hold)
 
 
-def accuracy(model_bytes: bytes, threshold: float | None, data: FeatureSet) -> float:
+def feature_columns(manifest: Manifest) -> list[int]:
+    """Where a package's own features sit in the full feature vector (an older model reads fewer of them)."""
+    step = manifest.input.preprocessing[0]
+    names = getattr(step, "feature_names", FEATURE_NAMES)
+    return [FEATURE_NAMES.index(name) for name in names]
+
+
+def accuracy(model_bytes: bytes, threshold: float | None, data: FeatureSet, columns: list[int] | None = None) -> float:
     """Share of windows whose state is right; an anomaly flag on a known state counts as a miss."""
     if not data.states:
         return float("nan")
-    probs, scores = run_onnx(model_bytes, data.x)
+    probs, scores = run_onnx(model_bytes, data.x if columns is None else data.x[:, columns])
     predicted = [STATES[int(i)] for i in probs.argmax(axis=1)]
     if threshold is not None:
         predicted = [UNKNOWN if s > threshold else p for p, s in zip(predicted, scores.reshape(-1))]
@@ -131,16 +138,17 @@ def retrain_maintenance(
     field_train, field_held = split_field(field)
     trained = train(seed=seed, quick=quick, field_train=field_train, version=next_version(manifest.version))
     current_bytes = (current / manifest.file).read_bytes()
+    current_columns = feature_columns(manifest)
     base_held = build_features(90_013 + seed, 60 if quick else 150, STATES)
     comparison = Comparison(
         {
             "base held-out": (
-                accuracy(current_bytes, manifest.thresholds.anomaly, base_held),
+                accuracy(current_bytes, manifest.thresholds.anomaly, base_held, current_columns),
                 accuracy(trained.model_bytes, trained.thresholds.anomaly, base_held),
                 len(base_held.states),
             ),
             "field held-out": (
-                accuracy(current_bytes, manifest.thresholds.anomaly, field_held),
+                accuracy(current_bytes, manifest.thresholds.anomaly, field_held, current_columns),
                 accuracy(trained.model_bytes, trained.thresholds.anomaly, field_held),
                 len(field_held.states),
             ),
