@@ -12,14 +12,22 @@ DropPolicy = Literal["drop_oldest", "block_then_drop"]
 
 
 class DropQueue(Generic[T]):
-    """A bounded FIFO: drop_oldest evicts the oldest item; block_then_drop waits briefly, then drops the new one."""
+    """A bounded FIFO: drop_oldest evicts the oldest item; block_then_drop waits briefly, then drops the new one.
 
-    def __init__(self, maxsize: int, policy: DropPolicy, block_s: float = 0.05) -> None:
+    The producer is the MQTT network thread, which also sends the results and the acknowledgements: a producer
+    waits at most block_s per item and at most max_block_share of any second in all, so a sustained flood turns
+    into immediate drops instead of a network thread that sits in put() while results pile up behind it.
+    """
+
+    def __init__(self, maxsize: int, policy: DropPolicy, block_s: float = 0.05, max_block_share: float = 0.1) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be >= 1")
         self.maxsize = maxsize
         self.policy = policy
         self.block_s = block_s
+        self.max_block_share = max_block_share
+        self._second_started = time.monotonic()
+        self._blocked_s = 0.0  # waited in put() since _second_started
         self._items: deque[T] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -40,12 +48,16 @@ class DropQueue(Generic[T]):
                 if self.policy == "drop_oldest":
                     dropped = self._items.popleft()
                 else:
-                    deadline = time.monotonic() + self.block_s
+                    started = time.monotonic()
+                    if started - self._second_started >= 1.0:
+                        self._second_started, self._blocked_s = started, 0.0
+                    deadline = started + min(self.block_s, self.max_block_share - self._blocked_s)
                     while len(self._items) >= self.maxsize and not self._closed:
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
                             break
                         self._cond.wait(remaining)
+                    self._blocked_s += time.monotonic() - started
                     if len(self._items) >= self.maxsize or self._closed:
                         self.dropped += 1
                         return item
