@@ -10,6 +10,8 @@ import numpy as np
 
 from edge_agent.contracts import GrayscaleStep, InputSpec, Quantization, ResizeStep, ScaleStep
 from edge_agent.pipelines.image_preprocess import preprocess_image
+from models.training.surface_defect_shapes import WIDE_DEFECTS
+from models.training.surface_wide import generate_wide, wide_size
 from models.training.surfaces import CLASSES, DEFECTS, DefectSpec, SurfaceDomain, generate_surface
 
 SIDE = 256
@@ -62,13 +64,18 @@ FAINT_DEFECTS = DefectSpec(
     stain_contrast=(9.0, 18.0),
 )
 FAINT_SHARE = 0.5  # of the training defects
-# training class mix: more ok frames (the false rejects) and fewer of the easy pits than a plain cycle
-TRAIN_CYCLE = (0, 1, 3, 4, 0, 2, 1, 3, 4)
+# training class mix: a quarter ok frames (the false rejects; every frame may carry hard negatives)
+TRAIN_CYCLE = (0, 1, 2, 3, 4, 0, 1, 3, 4, 2, 4, 0)
+# share of training frames from the widened nuisance domain (surface_wide); the rest keep the spec
+# generator with its faint defects, so the model's skill on the spec world is kept
+WIDE_SHARE = 0.65
+WIDE_WIDTHS = (128, 1280)  # native widths of widened-domain frames (log-uniform), past the 1024 px spec use
+WIDE_ASPECT = (0.6, 1.67)  # height / width (log-uniform)
 
 
 def _seed_tags(seed: int) -> dict[str, int]:
     """Disjoint generator seeds per split: held-out data never shares a seed with training."""
-    return {"train": 1000 * seed + 11, "val": 1000 * seed + 22, "test": 1000 * seed + 33}
+    return {"train": 1000 * seed + 11, "val": 1000 * seed + 22, "test": 1000 * seed + 33, "calib": 1000 * seed + 44}
 
 
 GRID = 16  # cells per side of the training-only defect map (one cell = 16x16 model pixels)
@@ -83,13 +90,24 @@ def _cell_map(mask: np.ndarray, label_idx: int) -> np.ndarray:
     return np.where(cover > 0.004, label_idx, 0).astype(np.uint8)
 
 
+def _render_wide(
+    rng: np.random.Generator, label_idx: int, defects: DefectSpec
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """One widened-domain frame: model input, mask, native (h, w)."""
+    height, width = wide_size(rng, WIDE_WIDTHS, WIDE_ASPECT)
+    image, mask, _ = generate_wide(rng, CLASSES[label_idx], height, width, defects)
+    return preprocess_image(image, LITERT_INPUT), mask, (height, width)
+
+
 def _render_range(
-    tag: int, start: int, stop: int, domain: SurfaceDomain, training: bool = False
+    tag: int, start: int, stop: int, domain: SurfaceDomain, training: bool = False, wide: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Items start..stop of one split: uint8 model inputs, class indices, cell maps, native (h, w).
 
     Evaluation splits cycle the classes and draw defects from the spec. A training split uses
-    ``TRAIN_CYCLE`` and draws ``FAINT_SHARE`` of its defects from ``FAINT_DEFECTS``.
+    ``TRAIN_CYCLE``, renders ``WIDE_SHARE`` of its frames in the widened domain (wider defect ranges)
+    and draws ``FAINT_SHARE`` of the other frames' defects from ``FAINT_DEFECTS``. ``wide`` (not
+    training) renders every frame in the widened domain with the spec's defect ranges: the calibration split.
     """
     inputs = np.empty((stop - start, SIDE, SIDE, 1), np.uint8)
     classes = np.empty(stop - start, np.int64)
@@ -98,6 +116,11 @@ def _render_range(
     for row, index in enumerate(range(start, stop)):
         rng = np.random.default_rng([tag, index])
         label_idx = TRAIN_CYCLE[index % len(TRAIN_CYCLE)] if training else index % len(CLASSES)
+        use_wide = wide or (training and np.random.default_rng([tag, index, 2]).random() < WIDE_SHARE)
+        if use_wide:
+            inputs[row], mask, sizes[row] = _render_wide(rng, label_idx, WIDE_DEFECTS if training else DEFECTS)
+            classes[row], cells[row] = label_idx, _cell_map(mask, label_idx)
+            continue
         faint = training and label_idx != 0 and np.random.default_rng([tag, index, 1]).random() < FAINT_SHARE
         if training:
             # log-uniform: small frames (upsampled, blurrier defects) are the weak spot, half are < 256 px
@@ -115,18 +138,24 @@ def _render_range(
 
 
 def render_split(
-    tag: int, n: int, domain: SurfaceDomain, workers: int = 1, training: bool = False
+    tag: int, n: int, domain: SurfaceDomain, workers: int = 1, training: bool = False, wide: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Render a split of n items (classes interleaved), optionally in worker processes."""
     if workers <= 1 or n < 200:
-        return _render_range(tag, 0, n, domain, training)
+        return _render_range(tag, 0, n, domain, training, wide)
     bounds = [int(b) for b in np.linspace(0, n, 4 * workers + 1)]
     starts, stops = bounds[:-1], bounds[1:]
     # spawn, not fork: the parent may already hold TensorFlow threads
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         parts = list(
             pool.map(
-                _render_range, [tag] * len(starts), starts, stops, [domain] * len(starts), [training] * len(starts)
+                _render_range,
+                [tag] * len(starts),
+                starts,
+                stops,
+                [domain] * len(starts),
+                [training] * len(starts),
+                [wide] * len(starts),
             )
         )
     x, y, cells, sizes = (np.concatenate([p[i] for p in parts]) for i in range(4))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -12,6 +13,8 @@ import numpy as np
 from edge_agent.contracts import Quantization
 from models.training.inspection_data import SIDE, _to_float
 from models.training.onnx_unsigned import check_portable, to_unsigned
+
+logger = logging.getLogger(__name__)
 
 
 def to_litert(model: Any, calib: np.ndarray) -> bytes:
@@ -91,7 +94,13 @@ def to_onnx_int8(model: Any, calib: np.ndarray, workdir: Path) -> bytes:
     import onnx
     import tensorflow as tf
     import tf2onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     spec = (tf.TensorSpec((None, SIDE, SIDE, 1), tf.float32, name="image"),)
@@ -113,19 +122,41 @@ def to_onnx_int8(model: Any, calib: np.ndarray, workdir: Path) -> bytes:
             item = next(self.items, None)
             return None if item is None else {"image": _to_float(item[None])}
 
-    quantize_static(
-        str(pre_path),
-        str(int8_path),
-        Reader(),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QInt8,
-        weight_type=QuantType.QInt8,
-    )
-    # signed int8 saturates ONNX Runtime's kernels on x86 CPUs without VNNI; the same values as uint8 do not
-    model_bytes = to_unsigned(int8_path.read_bytes())
-    check_portable(model_bytes, _to_float(calib[:64]))
-    return model_bytes
+    pre = onnx.load(str(pre_path))
+    # the classifier head after the last conv: pooling, concat, dense, softmax
+    head = [n.name for n in pre.graph.node if n.op_type in ("GlobalMaxPool", "Concat", "MatMul", "Gemm", "Softmax")]
+    # ONNX Runtime's fused int8 kernels round a little differently from the plain QDQ graph; on a model with
+    # uncertain items that can add up past the portability tolerance. Variants in order of preference: the
+    # first whose fused and reference outputs agree ships (the check itself is never relaxed).
+    variants: list[dict[str, Any]] = [
+        {"calibrate_method": CalibrationMethod.MinMax},
+        {"calibrate_method": CalibrationMethod.MinMax, "nodes_to_exclude": head},
+        {"calibrate_method": CalibrationMethod.Percentile, "extra_options": {"CalibPercentile": 99.999}},
+        {"calibrate_method": CalibrationMethod.Percentile, "nodes_to_exclude": head},
+    ]
+    for attempt, variant in enumerate(variants):
+        quantize_static(
+            str(pre_path),
+            str(int8_path),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            **variant,
+        )
+        # signed int8 saturates ONNX Runtime's kernels on x86 CPUs without VNNI; the same values as uint8 do not
+        model_bytes = to_unsigned(int8_path.read_bytes())
+        try:
+            worst = check_portable(model_bytes, _to_float(calib[:64]))
+        except RuntimeError as error:
+            if attempt == len(variants) - 1:
+                raise
+            logger.warning("ONNX int8 variant %d not portable (%s); trying the next", attempt, error)
+            continue
+        logger.info("ONNX int8 variant %d %s: fused vs reference max difference %.4f", attempt, variant, worst)
+        return model_bytes
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class _Onnx:

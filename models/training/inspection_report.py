@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.training.inspection_data import ASPECT, TRAIN_CYCLE, WIDTHS
+from models.training.inspection_data import ASPECT, TRAIN_CYCLE, WIDE_ASPECT, WIDE_SHARE, WIDE_WIDTHS, WIDTHS
 from models.training.inspection_network import ARCHITECTURE
 from models.training.surfaces import CLASSES
 
@@ -23,6 +23,17 @@ def _confusion_table(matrix: list[list[int]]) -> str:
     lines = ["| true \\ predicted | " + " | ".join(CLASSES) + " |", "|---" * (len(CLASSES) + 1) + "|"]
     for label, row in zip(CLASSES, matrix, strict=True):
         lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _bands_table(bands: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Markdown table of the calibration-split metrics per runtime and native width band."""
+    keys = ["n", "balanced_accuracy", "defect_recall", "false_reject_rate", "defect_type_accuracy"]
+    lines = ["| model | frames | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
+    for name, per_band in bands.items():
+        for band, m in per_band.items():
+            cells = [str(int(m[k])) if k == "n" else f"{m[k]:.4f}" for k in keys]
+            lines.append(f"| {name} | {band} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -49,16 +60,36 @@ with the generator's masks (not exported); int8 post-training quantization calib
 {recipe["n_calib"]} training images.
 
 ### Data recipe
-Synthetic brushed-metal surfaces from `models/training/surfaces.py`, native widths
-{WIDTHS[0]}-{WIDTHS[1]} px with aspect (h/w) {ASPECT[0]:.2f}-{ASPECT[1]:.2f}, preprocessed exactly like the gateway.
-Train {recipe["n_train"]} (seed tag {recipe["seeds"]["train"]}, domain slightly wider than the spec, log-uniform
-widths, class mix {"/".join(CLASSES[i] for i in TRAIN_CYCLE)}, {recipe["train_faint_share"]:.0%} of the defects
-from the faint end of the contrast ranges and a little below),
-validation {recipe["n_val"]} (seed tag {recipe["seeds"]["val"]}, classes balanced, spec ranges, picks the threshold),
-held-out {recipe["n_test"]} (seed tag {recipe["seeds"]["test"]}, exactly the DESIGN §10 ranges).
+Train {recipe["n_train"]} frames (seed tag {recipe["seeds"]["train"]}, class mix
+{"/".join(CLASSES[i] for i in TRAIN_CYCLE)}), every frame preprocessed exactly like the gateway:
+- {WIDE_SHARE:.0%} from the widened nuisance domain (`models/training/surface_wide.py`): native widths
+  {WIDE_WIDTHS[0]}-{WIDE_WIDTHS[1]} px log-uniform, aspect (h/w) {WIDE_ASPECT[0]:.2f}-{WIDE_ASPECT[1]:.2f};
+  textures brushed in any direction, cross-brushed, turned/concentric, face-milled arcs, ground, bead-blasted
+  (one or a mix of two); light fields (linear ramp, radial spot, vignetting, specular band) up to
+  {100 * recipe["wide_ranges"]["light_peak"][1]:.0f}% peak; mean grey
+  {recipe["wide_ranges"]["mean_grey"][0]:.0f}-{recipe["wide_ranges"]["mean_grey"][1]:.0f}; noise sigma up to
+  {recipe["wide_ranges"]["noise_sigma"][1]:.1f} (read or shot noise); blur; resampled sensors; colour capture
+  ({recipe["wide_colour_share"]:.0%}, converted to grey by the gateway); JPEG quality
+  {recipe["wide_ranges"]["jpeg_quality"][0]:.0f}-{recipe["wide_ranges"]["jpeg_quality"][1]:.0f} (sometimes saved
+  twice) or PNG ({recipe["wide_png_share"]:.0%}); hard negatives on frames of every class: {recipe["hard_negatives"]};
+  defects (`surface_defect_shapes.py`) curved, tapered or interrupted scratches, elliptical pits with a (one-sided)
+  bright rim, branching cracks, irregular brighter or darker stains, sizes and contrasts a margin past the spec
+  with extra weight at the faint end, anywhere in the frame;
+- the rest from the spec generator (`models/training/surfaces.py`, native widths {WIDTHS[0]}-{WIDTHS[1]} px,
+  aspect {ASPECT[0]:.2f}-{ASPECT[1]:.2f}, domain slightly wider than the spec, {recipe["train_faint_share"]:.0%} of
+  the defects from the faint end of the contrast ranges and a little below).
 
-### Held-out metrics
+The verdict threshold is fitted to the int8 outputs of both runtimes on validation {recipe["n_val"]} (seed tag
+{recipe["seeds"]["val"]}, spec generator, classes balanced) plus a calibration split of
+{recipe["threshold_split"]["n"]} (seed tag {recipe["threshold_split"]["seed_tag"]}, widened domain, spec defect
+ranges); held-out {recipe["n_test"]} (seed tag {recipe["seeds"]["test"]}, exactly the DESIGN §10 ranges) is never
+used for a choice.
+
+### Held-out metrics (spec generator)
 {_metrics_table(training["metrics"])}
+
+### Calibration split (widened domain, spec defects; it set the threshold, so not an independent test)
+{_bands_table(training["calibration_split_by_native_width"])}
 
 int8 vs float verdict agreement: LiteRT {training["agreement"]["litert_vs_float"]:.4f},
 ONNX {training["agreement"]["onnx_vs_float"]:.4f}; LiteRT vs ONNX {training["agreement"]["litert_vs_onnx"]:.4f}.

@@ -20,8 +20,8 @@ from models.training.vibration import generate_window, to_message
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = str(REPO / "models" / "keys")
-INSPECTION = REPO / "models" / "surface-inspection" / "1.0.0"
-INSPECTION_ONNX = REPO / "models" / "surface-inspection-onnx" / "1.0.0"
+INSPECTION = REPO / "models" / "surface-inspection" / "1.1.0"
+INSPECTION_ONNX = REPO / "models" / "surface-inspection-onnx" / "1.1.0"
 HEALTH = REPO / "models" / "bearing-health" / "1.0.0"
 
 
