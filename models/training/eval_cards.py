@@ -67,6 +67,8 @@ def _maintenance_table(m: dict[str, Any]) -> list[str]:
     if "imbalance_at_3x_detected" in m:
         rows.append(f"| imbalance at 3x the asset's own 1x detected | {_pct(m['imbalance_at_3x_detected'])} |")
         rows.append(f"| healthy machines whose baseline was refused | {len(m['healthy_machines_refused'])} |")
+        rows.append(f"| commissioning on a bearing fault refused | {_pct(m['faulty_commissioning_refused'])} |")
+        rows.append(f"| windows at a speed the baseline never saw told so | {_pct(m['other_speed_windows_told'])} |")
     return rows
 
 

@@ -83,4 +83,7 @@ def meets_targets(m: dict[str, Any]) -> dict[str, bool]:
         out["untrained_flagged>=0.90"] = m["untrained_flagged_rate"] >= 0.90
     if not math.isnan(m.get("imbalance_at_3x_detected", math.nan)):
         out["imbalance_at_3x_detected>=0.97"] = m["imbalance_at_3x_detected"] >= 0.97
+    if "faulty_commissioning_refused" in m:
+        out["faulty_commissioning_refused"] = m["faulty_commissioning_refused"] == 1.0
+        out["other_speed_told"] = m["other_speed_windows_told"] == 1.0
     return out

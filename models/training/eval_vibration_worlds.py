@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from edge_agent.baseline import (
@@ -30,6 +30,7 @@ class Judged:
 
     absolute: str
     judged: str
+    status: str
 
 
 def _states(pipeline: HealthMonitor, messages: Iterable[dict[str, Any]]) -> list[str]:
@@ -75,7 +76,7 @@ def judged_states(
         outcome = pipeline.assess(window)
         signature = machine_signature(window.samples, window.fs_hz, window.rpm)
         verdict = judge(outcome.result, outcome.features, signature, baseline, settings)
-        out.append(Judged(outcome.result.state, verdict.state))
+        out.append(Judged(outcome.result.state, verdict.state, verdict.status))
     return out
 
 
@@ -112,6 +113,7 @@ def baseline_report(pipeline: HealthMonitor, seed: int, n_machines: int, per_sta
         weak = world.machine_windows(machine, "imbalance", per_state, seed + 3000 + k, imbalance_factor=3.0)
         imbalance_3x += judged_states(pipeline, baseline, (w.message() for w in weak), settings)
     metrics = state_metrics(truth, [j.judged for j in judged], rpm, untrained_truth, [j.judged for j in untrained])
+    metrics.update(_bad_commissioning(pipeline, world.fleet(seed, n_machines)[:6], seed, settings))
     metrics["absolute_on_the_same_windows"] = state_metrics(
         truth, [j.absolute for j in judged], rpm, untrained_truth, [j.absolute for j in untrained]
     )["state_accuracy"]
@@ -126,6 +128,37 @@ def baseline_report(pipeline: HealthMonitor, seed: int, n_machines: int, per_sta
     )
     metrics["meets_targets"] = meets_targets(metrics)
     return metrics
+
+
+def _bad_commissioning(
+    pipeline: HealthMonitor, machines: Sequence[Any], seed: int, settings: BaselineSettings
+) -> dict[str, Any]:
+    """Machines commissioned while a bearing fault is already there must be refused with a reason; a learned
+    baseline must not judge windows at a speed it never saw (the model's own state, status other_speed)."""
+    from models.evaluation import vibration_world as world
+
+    refused, reasons, other_speed = 0, [], []
+    for k, machine in enumerate(machines):
+        fault = ("outer_race", "inner_race")[k % 2]
+        faulty = world.machine_windows(machine, fault, COMMISSION_WINDOWS, seed + 4000 + k, severity=0.6)
+        try:
+            _commission(pipeline, machine.asset_id, [w.message() for w in faulty], settings)
+        except BaselineRefused as exc:
+            refused += 1
+            reasons.append(exc.reason)
+        healthy = world.machine_windows(machine, "healthy", COMMISSION_WINDOWS, seed + 5000 + k)
+        baseline = _commission(pipeline, machine.asset_id, [w.message() for w in healthy], settings)
+        # the same machine driven 1.5x faster (or, near the top of the range, 1.5x slower)
+        factor = 1.5 if machine.rpm * 1.5 <= 3600.0 else 1 / 1.5
+        windows = world.machine_windows(replace(machine, rpm=machine.rpm * factor), "healthy", 4, seed + 6000 + k)
+        other_speed += [j.status for j in judged_states(pipeline, baseline, (w.message() for w in windows), settings)]
+    return {
+        "faulty_commissioning_refused": refused / len(machines) if machines else float("nan"),
+        "faulty_commissioning_reasons": reasons[:3],
+        "other_speed_windows_told": sum(s == "other_speed" for s in other_speed) / len(other_speed)
+        if other_speed
+        else float("nan"),
+    }
 
 
 def cleanroom_known(seed: int, n_per_state: int) -> tuple[list[tuple[str, dict[str, Any], float]], list[Any]]:

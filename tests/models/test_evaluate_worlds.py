@@ -35,6 +35,11 @@ def test_given_two_commissioned_machines_when_judged_then_healthy_stays_quiet_an
     assert report["healthy_flagged_rate"] == 0.0  # a machine like its own commissioning raises nothing
     assert report["imbalance_at_3x_detected"] == 1.0
     assert report["n_windows"] == 2 * 2 * 6
+    # and a machine commissioned on a bearing fault is refused, a speed it never saw falls back and says so
+    assert (
+        report["faulty_commissioning_refused"] == 1.0 and "bearing fault" in report["faulty_commissioning_reasons"][0]
+    )
+    assert report["other_speed_windows_told"] == 1.0
 
 
 def test_given_frames_of_both_generators_when_inspected_then_both_runtimes_answer_every_frame() -> None:
