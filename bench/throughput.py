@@ -107,11 +107,13 @@ def measure(load: Load, pid: int, args: argparse.Namespace, paced_frames: float 
     half_frames = paced_frames or max(1.0, out["frames/s"] / 2)
     half_windows = max(1.0, out["windows/s"] / 2)
     for _ in range(args.rounds):
-        got, cpu = load.run(pid, 0, op="paced", kind="frame", rate=half_frames, seconds=args.paced_s, sources=1)
+        expect = max(10, int(half_frames * args.paced_s))
+        got, cpu = load.run(pid, expect, op="paced", kind="frame", rate=half_frames, seconds=args.paced_s, sources=1)
         keep("p50 ms", pct(got["latencies_ms"], 50))
         keep("p99 ms", pct(got["latencies_ms"], 99))
         keep("cpu/1k frames", cpu / max(got["counts"]["inspection"], 1) * 1000)
-        got, cpu = load.run(pid, 0, op="paced", kind="window", rate=half_windows, seconds=args.paced_s, sources=8)
+        expect = max(10, int(half_windows * args.paced_s))
+        got, cpu = load.run(pid, expect, op="paced", kind="window", rate=half_windows, seconds=args.paced_s, sources=8)
         keep("cpu/1k windows", cpu / max(got["counts"]["health"], 1) * 1000)
     out.update({name: median(runs[name]) for name in ("p50 ms", "p99 ms", "cpu/1k frames", "cpu/1k windows")})
     out["half-load frames/s"] = half_frames
