@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -195,7 +196,10 @@ def main() -> int:
             naive.wait(10)
         load.close()
     print_tables(bare, agent_out, naive_out, load, ready_s, tags)
-    if not args.no_profile:
+    spy = shutil.which("py-spy") or (Path(sys.executable).parent / "py-spy").exists()
+    if not spy and not args.no_profile:
+        print("\nprofile skipped: py-spy is not installed (pip install -e '.[dev]')")
+    elif not args.no_profile:
         for kind, n in (("frame", 3 * args.frames), ("window", args.windows)):
             print("\n" + "\n".join(report(kind, profile(kind, n))))
     print(f"\nload average at end {os.getloadavg()[0]:.2f}")
