@@ -16,13 +16,13 @@ import pytest
 
 from edge_agent.cli import main
 from models.training.surfaces import generate_surface
-from models.training.vibration import generate_window, to_message
+from models.training.vibration import BEARINGS, generate_window, to_message
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = str(REPO / "models" / "keys")
 INSPECTION = REPO / "models" / "surface-inspection" / "1.1.0"
 INSPECTION_ONNX = REPO / "models" / "surface-inspection-onnx" / "1.1.0"
-HEALTH = REPO / "models" / "bearing-health" / "1.0.0"
+HEALTH = REPO / "models" / "bearing-health" / "1.1.0"
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict], str]:
@@ -78,8 +78,10 @@ def test_file_names_can_come_from_stdin(
     assert code == 0 and [Path(line["file"]).name for line in lines] == ["ok.jpg", "crack.jpg"]
 
 
-def _window_file(tmp_path: Path, name: str, state: str, **changes: object) -> Path:
-    sample = generate_window(np.random.default_rng(5), state, rpm=1780.0, fs_hz=25600.0, duration_s=0.5)
+def _window_file(tmp_path: Path, name: str, state: str, snr_db: float | None = None, **changes: object) -> Path:
+    # the bearing of firmware-config/asset-pump-3.yaml (6205), which the message leaves to the asset file
+    pinned = {"bearing": BEARINGS[0], **({"snr_db": snr_db} if snr_db is not None else {})}
+    sample = generate_window(np.random.default_rng(5), state, rpm=1780.0, fs_hz=25600.0, duration_s=0.5, **pinned)
     message = to_message(sample, include_bearing=False, binary=True)
     message.update(changes)
     path = tmp_path / name
@@ -95,7 +97,7 @@ def test_vibration_messages_use_the_asset_file_and_report_state_and_anomaly(
     files = [
         _window_file(tmp_path, "healthy.json", "healthy"),
         _window_file(tmp_path, "outer.json", "outer_race"),
-        _window_file(tmp_path, "loose.json", "looseness"),
+        _window_file(tmp_path, "loose.json", "looseness", snr_db=15.0),
         _window_file(tmp_path, "norpm.json", "healthy", rpm=None),
         _window_file(tmp_path, "nan.json", "healthy", samples_b64=nan),
         _window_file(tmp_path, "short.json", "healthy", samples_b64=base64.b64encode(b"\0" * 400).decode()),
