@@ -25,7 +25,7 @@ def test_garbage_frames_are_malformed_before_the_queue_and_real_frames_keep_thei
         store=None,
         frame_limits=ImageLimits(max_pixels=10_000_000),
     )
-    good = generate_surface(np.random.default_rng(1), "ok", 64).jpeg
+    good = generate_surface(np.random.default_rng(1), "ok", 128).jpeg
     garbage = [b"", b"\x00garbage", b"\x89PNG\r\n\x1a\n" + bytes(8), b"\xff\xd8\xff\xc0\x00\x11\x08\xff\xff\xff\xff"]
     service.on_message(InboundMessage(f"{NS}/cam/cam-1/frame", good, {"part_id": "real"}))
     for payload in garbage * 10:
