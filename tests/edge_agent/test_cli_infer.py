@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -80,7 +81,7 @@ def test_file_names_can_come_from_stdin(
 
 def _window_file(tmp_path: Path, name: str, state: str, snr_db: float | None = None, **changes: object) -> Path:
     # the bearing of firmware-config/asset-pump-3.yaml (6205), which the message leaves to the asset file
-    pinned = {"bearing": BEARINGS[0], **({"snr_db": snr_db} if snr_db is not None else {})}
+    pinned: dict[str, Any] = {"bearing": BEARINGS[0], **({"snr_db": snr_db} if snr_db is not None else {})}
     sample = generate_window(np.random.default_rng(5), state, rpm=1780.0, fs_hz=25600.0, duration_s=0.5, **pinned)
     message = to_message(sample, include_bearing=False, binary=True)
     message.update(changes)
