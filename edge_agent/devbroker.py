@@ -58,6 +58,7 @@ class DevBroker:
                 "autosave_interval 1",
                 "max_queued_messages 100000",
                 "message_size_limit 67108864",
+                "set_tcp_nodelay true",  # results are small: Nagle held each one for the client's delayed ACK
                 "log_type error",
                 "log_type warning",
                 "log_type notice",
