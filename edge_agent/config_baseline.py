@@ -13,16 +13,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class BaselineOverride(_Section):
-    """How an asset's healthy baseline is learned at commissioning and judged after (one asset's keys)."""
+class BaselineKnobs(_Section):
+    """How an asset's healthy baseline is learned at commissioning and how windows are judged against it."""
 
-    enabled: bool = Field(default=True, description="Learn a per-asset baseline and judge windows against it")
     windows: int = Field(default=200, ge=1, le=100_000, description="Windows learned during commissioning")
-    commissioning_hours: float | None = Field(
-        default=None,
-        gt=0,
-        description="Commissioning also ends after this long (wall time since it began) once min_windows are in",
-    )
     min_windows: int = Field(
         default=30, ge=1, le=100_000, description="Fewest windows a baseline is learned from (also by finish)"
     )
@@ -48,13 +42,37 @@ class BaselineOverride(_Section):
     )
 
 
+def _min_within_windows(knobs: BaselineKnobs) -> None:
+    if knobs.min_windows > knobs.windows:
+        raise ValueError(f"min_windows ({knobs.min_windows}) exceeds windows ({knobs.windows})")
+
+
+class BaselineSettings(BaselineKnobs):
+    """The knobs the baseline learner and judge run with, checked together."""
+
+    @model_validator(mode="after")
+    def _checked(self) -> BaselineSettings:
+        _min_within_windows(self)
+        return self
+
+
+class BaselineOverride(BaselineKnobs):
+    """One asset's baseline keys: the knobs, whether baselines are on, and a commissioning time limit."""
+
+    enabled: bool = Field(default=True, description="Learn a per-asset baseline and judge windows against it")
+    commissioning_hours: float | None = Field(
+        default=None,
+        gt=0,
+        description="Commissioning also ends after this long (wall time since it began) once min_windows are in",
+    )
+
+
 class BaselineTuning(BaselineOverride):
     """The baseline keys in force for an asset, checked together."""
 
     @model_validator(mode="after")
-    def _min_within_windows(self) -> BaselineTuning:
-        if self.min_windows > self.windows:
-            raise ValueError(f"min_windows ({self.min_windows}) exceeds windows ({self.windows})")
+    def _checked(self) -> BaselineTuning:
+        _min_within_windows(self)
         return self
 
 

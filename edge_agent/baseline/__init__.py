@@ -10,11 +10,11 @@ from edge_agent.baseline.model import (
     BaselineError,
     BaselineJudgement,
     BaselineRefused,
-    BaselineSettings,
     levels_db,
     to_db,
 )
 from edge_agent.baseline.signature import MachineSignature, iso_zone, machine_signature
+from edge_agent.config_baseline import BaselineSettings
 
 __all__ = [
     "BEARING_FAULT_STATES",

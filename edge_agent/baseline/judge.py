@@ -11,10 +11,10 @@ from edge_agent.baseline.model import (
     CHANGE_FIELDS,
     AssetBaseline,
     BaselineJudgement,
-    BaselineSettings,
     levels_db,
 )
 from edge_agent.baseline.signature import MachineSignature
+from edge_agent.config_baseline import BaselineSettings
 from edge_agent.pipelines.postprocess import UNCERTAIN_STATE, UNKNOWN_STATE, HealthAssessment
 
 HEALTHY_STATE = "healthy"

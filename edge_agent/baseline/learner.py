@@ -15,10 +15,10 @@ from edge_agent.baseline.model import (
     AssetBaseline,
     BaselineError,
     BaselineRefused,
-    BaselineSettings,
     levels_db,
 )
 from edge_agent.baseline.signature import MachineSignature, iso_zone
+from edge_agent.config_baseline import BaselineSettings
 from edge_agent.pipelines.postprocess import HealthAssessment
 
 log = logging.getLogger(__name__)

@@ -1,11 +1,11 @@
-"""Per-asset baseline data: settings, the learned baseline (stored and uploaded as JSON), judgements, errors."""
+"""Per-asset baseline data: the learned baseline (stored and uploaded as JSON), judgements, errors."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from edge_agent.baseline.signature import MachineSignature
 from edge_agent.errors import EdgeAgentError
@@ -36,50 +36,6 @@ class BaselineRefused(BaselineError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"baseline refused: {reason}")
         self.reason = reason
-
-
-class BaselineSettings(BaseModel):
-    """How an asset's baseline is learned at commissioning and how windows are judged against it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    windows: int = Field(default=200, ge=1, description="Commissioning windows to learn the baseline from")
-    min_windows: int = Field(
-        default=30, ge=1, description="Fewest windows an operator may finish a baseline with (finish command)"
-    )
-    speed_tolerance: float = Field(
-        default=0.10,
-        ge=0,
-        le=1,
-        description="A window within this fraction outside the learned rpm range still uses the baseline",
-    )
-    change_alarm_db: float = Field(
-        default=6.0, gt=0, description="Growth of a shaft-order line or level over its baseline that is a change, dB"
-    )
-    deviation_alarm: float = Field(
-        default=5.0,
-        gt=0,
-        description="Feature deviation score (RMS of the 5 largest robust z-scores) above which a window "
-        "is not its healthy self",
-    )
-    refuse_velocity_mm_s: float = Field(
-        default=7.1, gt=0, description="Commissioning median velocity above this (ISO zone D) is refused, mm/s RMS"
-    )
-    refuse_fault_share: float = Field(
-        default=0.3,
-        ge=0,
-        le=1,
-        description="Refuse when more than this share of commissioning windows are confidently a bearing fault",
-    )
-    fault_confidence: float = Field(
-        default=0.8, ge=0, le=1, description="Class probability at which a commissioning window counts as a fault"
-    )
-
-    @model_validator(mode="after")
-    def _min_not_above_windows(self) -> BaselineSettings:
-        if self.min_windows > self.windows:
-            raise ValueError(f"min_windows ({self.min_windows}) must not exceed windows ({self.windows})")
-        return self
 
 
 class AssetBaseline(BaseModel):
