@@ -19,8 +19,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from inprocess import NS, Counter, client, frames, paced_latency, saturate, start_agent  # noqa: E402
 
-from edge_agent.demo_cloud import start_cloud  # noqa: E402
-from edge_agent.devbroker import DevBroker  # noqa: E402
+from edge_agent.demo.demo_cloud import start_cloud  # noqa: E402
+from edge_agent.demo.devbroker import DevBroker  # noqa: E402
 from edge_agent.outbox.store import Outbox  # noqa: E402
 
 BODY = b'{"ts_ms":1700000000000,"asset":"pump-1","state":"healthy","health_index":0.97,"scores":{"healthy":0.97}}'

@@ -28,8 +28,8 @@ sys.path.insert(0, str(REPO))
 
 from load_client import ASSETS, CAMERAS, connect  # noqa: E402
 
-from edge_agent.demo import demo_config  # noqa: E402
-from edge_agent.devbroker import DevBroker  # noqa: E402
+from edge_agent.demo.demo import demo_config  # noqa: E402
+from edge_agent.demo.devbroker import DevBroker  # noqa: E402
 
 NS = "factory/v1/demo-plant/line-1"
 MODELS = REPO / "models"

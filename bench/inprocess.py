@@ -19,7 +19,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from edge_agent.demo import demo_config  # noqa: E402
+from edge_agent.demo.demo import demo_config  # noqa: E402
 from edge_agent.mqtt import InboundMessage, MqttClient, MqttSettings  # noqa: E402
 from models.training.surfaces import generate_surface  # noqa: E402
 

@@ -35,7 +35,7 @@ from hotpath_profile import NS, agent_config, ask, profile, report, spawn_client
 from inprocess import rss_mb  # noqa: E402
 from load_client import connect  # noqa: E402
 
-from edge_agent.devbroker import DevBroker  # noqa: E402
+from edge_agent.demo.devbroker import DevBroker  # noqa: E402
 
 MODELS = REPO / "models"
 WORKERS = 2  # worker threads per pipeline in the agent's bench config; the bare pipeline gets as many threads

@@ -132,7 +132,7 @@ def _baseline_line(row: dict[str, object], waiting: set[tuple[str, str]]) -> str
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from edge_agent.demo import run_demo
+    from edge_agent.demo.demo import run_demo
 
     return run_demo(duration_s=args.duration, web_port=args.port, loop=args.loop)
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from edge_agent.demo import demo_config
-from edge_agent.devbroker import DevBroker
+from edge_agent.demo.demo import demo_config
+from edge_agent.demo.devbroker import DevBroker
 from tests.sparkplug_venv import pysparkplug_python  # noqa: F401  (a shared fixture)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edge_agent.devbroker import DevBroker, free_port
+from edge_agent.demo.devbroker import DevBroker, free_port
 from models.training.surfaces import generate_surface
 from models.training.vibration import generate_window, to_message
 from tests.e2e.agent_process import AgentProcess

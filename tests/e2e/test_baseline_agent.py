@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edge_agent.devbroker import DevBroker
+from edge_agent.demo.devbroker import DevBroker
 from models.training.vibration import generate_window, to_message
 from tests.e2e.agent_process import AgentProcess
 from tests.mqtt_probe import Probe

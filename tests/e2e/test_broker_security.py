@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from edge_agent.devbroker import find_mosquitto, free_port
+from edge_agent.demo.devbroker import find_mosquitto, free_port
 from edge_agent.mqtt import InboundMessage, MqttClient, MqttSettings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edge_agent.devbroker import DevBroker
+from edge_agent.demo.devbroker import DevBroker
 from edge_agent.mqtt import MqttClient, MqttSettings
 from models.training.surfaces import generate_surface
 from tests.e2e.agent_process import AgentProcess

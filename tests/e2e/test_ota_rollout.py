@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from flask import Flask
 
-from edge_agent.devbroker import DevBroker
+from edge_agent.demo.devbroker import DevBroker
 from models.training.vibration import generate_window, to_message
 from tests.builders import resign
 from tests.e2e.agent_process import AgentProcess

@@ -17,7 +17,7 @@ import yaml
 
 from edge_agent.app import Agent
 from edge_agent.config import parse_config
-from edge_agent.devbroker import DevBroker
+from edge_agent.demo.devbroker import DevBroker
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent

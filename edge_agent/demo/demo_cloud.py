@@ -15,7 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_agent.devbroker import free_port
+from edge_agent.demo.devbroker import free_port
 from edge_agent.errors import EdgeAgentError
 
 

@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 from edge_agent.config import parse_config
-from edge_agent.demo_cloud import start_cloud
-from edge_agent.demo_loop import MissRate, RetrainLoop
-from edge_agent.devbroker import DevBroker
+from edge_agent.demo.demo_cloud import start_cloud
+from edge_agent.demo.demo_loop import MissRate, RetrainLoop
+from edge_agent.demo.devbroker import DevBroker
 from edge_agent.errors import EdgeAgentError
 
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def demo_config(
