@@ -12,13 +12,11 @@ from typing import Any
 import numpy as np
 
 from edge_agent.contracts import BearingGeometry
+from models.training.vibration_faults import MAX_RESONANCE_FRACTION_OF_FS, shaft_fault, state_signature
 from models.training.vibration_nuisance import line_hum, random_mounting, residual_series
 from models.training.vibration_signals import (
     broadband_noise,
-    impact_times,
     log_uniform,
-    phasor,
-    ring,
     scale_to_power,
     shaft_angle,
     sync_tones,
@@ -41,11 +39,7 @@ BEARINGS: tuple[BearingGeometry, ...] = (
     BearingGeometry(balls=14, ball_diameter_mm=11.00, pitch_diameter_mm=70.00, contact_angle_deg=0),
 )
 
-# Keep resonances below the DAQ's anti-alias corner; a mode above it would simply not be recorded.
-_MAX_RESONANCE_FRACTION_OF_FS = 0.42
 G_MM_S2 = 9806.65  # one g in mm/s^2
-# A 1x line this far under the broadband power is still 20+ dB over its own FFT bin's noise in a 0.25 s window.
-IMBALANCE_MIN_SNR_DB = -15.0
 
 
 @dataclass(frozen=True)
@@ -202,7 +196,7 @@ def generate_window(
         raise ValueError(f"window of {n} samples is too short to synthesise")
     fr = rpm_true / 60.0
     t = np.arange(n, dtype=np.float64) / fs
-    res_hz = min(float(drawn["resonance_hz"]), _MAX_RESONANCE_FRACTION_OF_FS * fs)
+    res_hz = min(float(drawn["resonance_hz"]), MAX_RESONANCE_FRACTION_OF_FS * fs)
     zeta = float(drawn["damping_ratio"])
     wobble_hz = float(rng.uniform(0.3, 2.0))
     angle = shaft_angle(t, fr, float(drawn["speed_wobble"]), wobble_hz, float(rng.uniform(0, 2 * np.pi)))
@@ -222,7 +216,7 @@ def generate_window(
     residual = residual_series(rng, p_noise, amp_1x, d.residual_2x_gap_db, d.residual_3x_gap_db, bg_db)
     sync = dict(residual.tones)
     params: dict[str, float | str] = {}
-    _shaft_fault(state, rng, drawn, sync, residual.amp_1x, p_noise, d, params)
+    shaft_fault(state, rng, drawn, sync, residual.amp_1x, p_noise, d, params)
     base = sync_tones(half_turn, sync)
     base += line_hum(rng, t, noise_rms * 10 ** (float(drawn["hum_db"]) / 20), fs)
     for _ in range(int(rng.integers(0, 3))):
@@ -235,7 +229,7 @@ def generate_window(
     params["mount_corner_hz"] = mounting.corner_hz
     params["resonance_hz"] = res_hz
     params["n_samples"] = float(n)
-    signature = _signature(state, rng, drawn, t, angle, half_turn, fr, fs, res_hz, zeta, bearing, params)
+    signature = state_signature(state, rng, drawn, t, angle, half_turn, fr, fs, res_hz, zeta, bearing, params)
     if signature is None:
         if state == "healthy":
             params["snr_db"] = float("nan")  # a healthy window has no signature to compare with the noise
@@ -248,75 +242,6 @@ def generate_window(
     return VibrationSample(
         samples=x.astype(np.float32), fs_hz=fs, rpm=rpm_reported, bearing=bearing, state=state, params=params
     )
-
-
-def _signature(
-    state: str,
-    rng: np.random.Generator,
-    drawn: dict[str, Any],
-    t: np.ndarray,
-    angle: np.ndarray,
-    half_turn: np.ndarray,
-    fr: float,
-    fs: float,
-    res_hz: float,
-    zeta: float,
-    bearing: BearingGeometry,
-    params: dict[str, float | str],
-) -> np.ndarray | None:
-    """The state's own vibration component (before scaling to the drawn SNR); None for healthy."""
-    n = t.size
-    orders = bearing.fault_orders()
-    depth = float(drawn["modulation_depth"])
-    if state in ("outer_race", "inner_race", "ball"):
-        modes = [(res_hz, zeta, 1.0)]
-        second = res_hz * rng.uniform(1.3, 2.0)
-        if second < _MAX_RESONANCE_FRACTION_OF_FS * fs:
-            modes.append((second, zeta * rng.uniform(0.8, 1.5), float(rng.uniform(0.2, 0.7))))
-        slip = 1.0 + float(drawn["slip"])
-        jitter = float(drawn["jitter"])
-        lead_s = 6.0 / (2 * np.pi * zeta * res_hz)
-        if state == "outer_race":
-            # Stationary defect: every ball hits it in the load zone with nearly the same force.
-            order = orders["bpfo"] * slip
-            times = impact_times(angle, t, order, jitter, lead_s, rng)
-            amps = 1.0 + 0.1 * rng.normal(size=times.size)
-        elif state == "inner_race":
-            # Defect turns with the shaft, so it passes the load zone once per revolution: AM at 1x.
-            order = orders["bpfi"] * slip
-            times = impact_times(angle, t, order, jitter, lead_s, rng)
-            shaft = np.interp(times, t, angle)
-            phase = rng.uniform(0, 2 * np.pi)
-            amps = (1.0 + depth * np.cos(shaft + phase)) / (1.0 + depth) * (1.0 + 0.1 * rng.normal(size=times.size))
-        else:
-            # A spalled ball strikes both races once per spin turn (2xBSF); the cage carries it through
-            # the load zone at FTF; the spot does not touch on every turn, hence more amplitude scatter.
-            order = 2 * orders["bsf"] * slip
-            times = impact_times(angle, t, order, jitter, lead_s, rng)
-            cage = np.interp(times, t, angle) * orders["ftf"]
-            phase = rng.uniform(0, 2 * np.pi)
-            amps = (1.0 + depth * np.cos(cage + phase)) / (1.0 + depth) * (1.0 + 0.25 * rng.normal(size=times.size))
-        params["impact_order"] = order
-        return ring(times, np.clip(amps, 0.0, None), n, fs, modes)
-    if state in ("healthy", "imbalance", "misalignment"):
-        return None  # shaft faults live in the synchronous series (_shaft_fault)
-    if state == "looseness":
-        # Rattling: a rich 1x harmonic series with half orders, truncated where the part hits its stop.
-        decay = rng.uniform(0.2, 0.8)
-        series = {float(k): phasor(rng, k**-decay * rng.uniform(0.5, 1.5)) for k in range(1, 11)}
-        series.update({k: phasor(rng, rng.uniform(0.2, 0.6)) for k in (0.5, 1.5, 2.5, 3.5)})
-        x = sync_tones(half_turn, series)
-        stop = float(rng.uniform(0.4, 0.8)) * float(np.max(x))
-        params["clip_fraction"] = float(np.mean(x > stop))
-        return np.minimum(x, stop)
-    # gear_mesh: tooth-mesh tone at z x 1x, amplitude-modulated by the shaft (eccentric gear) -> 1x sidebands.
-    z = int(drawn["gear_teeth"])
-    mod = 1.0 + depth * 0.6 * np.cos(angle + rng.uniform(0, 2 * np.pi))
-    x = mod * np.cos(z * angle + rng.uniform(0, 2 * np.pi))
-    if 2 * z * fr < 0.45 * fs:
-        x += rng.uniform(0.1, 0.5) * mod * np.cos(2 * z * angle + rng.uniform(0, 2 * np.pi))
-    params["mesh_hz"] = z * fr
-    return x
 
 
 def _draw_bearing(rng: np.random.Generator, d: VibrationDomain) -> BearingGeometry:
@@ -332,39 +257,6 @@ def _draw_bearing(rng: np.random.Generator, d: VibrationDomain) -> BearingGeomet
         pitch_diameter_mm=round(pitch, 2),
         contact_angle_deg=round(angle, 1),
     )
-
-
-def _shaft_fault(
-    state: str,
-    rng: np.random.Generator,
-    drawn: dict[str, Any],
-    sync: dict[float, complex],
-    residual_1x: float,
-    p_noise: float,
-    d: VibrationDomain,
-    params: dict[str, float | str],
-) -> None:
-    """Imbalance and misalignment reshape the machine's own series in place: imbalance makes the 1x dominate
-    its harmonics (at least 3.5x the residual 1x, and at the drawn SNR); misalignment lifts the 2x over the
-    1x, with 3x/4x behind it. The drawn SNR is raised where the fault must stand out of the residual."""
-    if state not in ("imbalance", "misalignment"):
-        return
-    amp_snr = math.sqrt(2 * p_noise * 10 ** (float(drawn["snr_db"]) / 10))
-    if state == "imbalance":
-        # Sized against the machine's own 1x, and at least a line that stands out of the broadband.
-        visible = math.sqrt(2 * p_noise * 10 ** (IMBALANCE_MIN_SNR_DB / 10))
-        amp = max(visible, residual_1x * 10 ** (uniform(rng, d.imbalance_over_residual_db) / 20))
-        sync[1.0] = phasor(rng, amp)
-        params["imbalance_over_residual_db"] = 20 * math.log10(amp / residual_1x)
-        drawn["snr_db"] = 10 * math.log10(amp * amp / 2 / p_noise)
-        return
-    r2, r3, r4 = uniform(rng, d.misalignment_2x_ratio), uniform(rng, (0.3, 1.0)), uniform(rng, (0.0, 0.4))
-    # The signature's 1x carries a share of the drawn power; axial 1x never falls below the residual.
-    amp_1x = max(amp_snr / math.sqrt(1 + r2 * r2 + r3 * r3 + r4 * r4), residual_1x * uniform(rng, (1.0, 2.0)))
-    for order, ratio in ((1.0, 1.0), (2.0, r2), (3.0, r3), (4.0, r4)):
-        sync[order] = phasor(rng, amp_1x * ratio)
-    params["ratio_2x_1x"] = float(r2)
-    drawn["snr_db"] = 10 * math.log10(amp_1x**2 * (1 + r2 * r2 + r3 * r3 + r4 * r4) / 2 / p_noise)
 
 
 def generate_batch(
