@@ -19,8 +19,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from load_client import connect as client  # noqa: E402
+
 from edge_agent.demo.demo import demo_config  # noqa: E402
-from edge_agent.mqtt import InboundMessage, MqttClient, MqttSettings  # noqa: E402
+from edge_agent.mqtt import InboundMessage, MqttClient  # noqa: E402
 from models.training.surfaces import generate_surface  # noqa: E402
 
 NS = "factory/v1/demo-plant/line-1"
@@ -55,17 +57,6 @@ class Counter:
     def reset(self) -> None:
         with self.lock:
             self.count, self.latencies_ms, self.first, self.last = 0, [], 0.0, 0.0
-
-
-def client(port: int, name: str, handler: Any = None, subscribe: list[str] | None = None) -> MqttClient:
-    settings = MqttSettings(host="127.0.0.1", port=port, client_id=name, session_expiry_s=0, max_queued=0)
-    mqtt = MqttClient(settings, handler or (lambda m: None))
-    if subscribe:
-        mqtt.subscribe(subscribe)
-    mqtt.start()
-    mqtt.wait_connected(10)
-    time.sleep(0.2)
-    return mqtt
 
 
 def frames(n: int) -> list[bytes]:
