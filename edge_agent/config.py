@@ -62,13 +62,6 @@ class MqttConfig(_Section):
     reconnect_min_s: float = Field(default=0.5, gt=0, description="First reconnect delay")
     reconnect_max_s: float = Field(default=30.0, gt=0, description="Longest reconnect delay (exponential backoff)")
     status_interval_s: float = Field(default=30.0, gt=0, description="How often the retained status is refreshed")
-    replay_acked_s: float = Field(
-        default=3.0,
-        ge=0,
-        le=60,
-        description="After a reconnect, re-send QoS 1 results the broker acknowledged this long before the drop "
-        "(a killed broker loses what it acknowledged but had not saved); 0 turns it off",
-    )
 
 
 class CameraConfig(_Section):

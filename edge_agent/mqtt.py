@@ -7,8 +7,6 @@ import logging
 import socket
 import ssl
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,10 +57,6 @@ class MqttSettings:
     will_payload: bytes = b""
     # paho's own queue of QoS 1 messages not yet acknowledged; 0 would be unbounded
     max_queued: int = 100_000
-    # A broker acknowledges a QoS 1 message before it has saved it: killed in that gap it comes back without
-    # it. After a reconnect, messages acknowledged this long before the disconnect are sent again (at least
-    # once: subscribers dedupe by result id). 0 turns it off.
-    replay_acked_s: float = 0.0
 
 
 MessageHandler = Callable[[InboundMessage], None]
@@ -91,7 +85,7 @@ class MqttClient:
         self._on_message = on_message
         self._on_connection = on_connection
         self._subscriptions: dict[str, int] = {}
-        self._lock = threading.RLock()  # paho may call on_publish from inside publish()
+        self._lock = threading.Lock()
         self._connected = threading.Event()
         self.last_error = ""
         client = paho.Client(
@@ -121,12 +115,7 @@ class MqttClient:
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
         client.on_socket_open = _no_delay
-        client.on_publish = self._handle_acked
         self._client = client
-        # mid -> message while unacknowledged; (ack time, message) for the replay window; what to resend
-        self._unacked: dict[int, tuple[str, bytes | str, bool, Properties | None]] = {}
-        self._acked: deque[tuple[float, tuple[str, bytes | str, bool, Properties | None]]] = deque()
-        self._replay: list[tuple[str, bytes | str, bool, Properties | None]] = []
 
     @property
     def connected(self) -> bool:
@@ -187,10 +176,7 @@ class MqttClient:
         if user_properties:
             properties = Properties(PacketTypes.PUBLISH)
             properties.UserProperty = list(user_properties.items())
-        with self._lock:  # under the lock, so the PUBACK cannot arrive before the message is recorded
-            info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
-            if qos > 0 and self.settings.replay_acked_s > 0 and info.rc != paho.MQTT_ERR_QUEUE_SIZE:
-                self._unacked[info.mid] = (topic, payload, retain, properties)
+        info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
             log.warning("MQTT outgoing queue is full; dropped a message to %s", topic)
             return False
@@ -213,14 +199,6 @@ class MqttClient:
             current = list(self._subscriptions.items())
         if current:
             client.subscribe(current)
-        with self._lock:
-            replay, self._replay = self._replay, []
-        for topic, payload, retain, properties in replay:
-            info = client.publish(topic, payload, qos=1, retain=retain, properties=properties)
-            with self._lock:
-                self._unacked[info.mid] = (topic, payload, retain, properties)
-        if replay:
-            log.info("MQTT re-sent %d message(s) acknowledged just before the disconnect", len(replay))
         self._connected.set()
         self.last_error = ""
         log.info("MQTT connected to %s:%d (session present: %s)", self.settings.host, self.settings.port, flags)
@@ -231,25 +209,10 @@ class MqttClient:
     ) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
-        if was_connected and self.settings.replay_acked_s > 0:
-            since = time.monotonic() - self.settings.replay_acked_s
-            with self._lock:
-                self._replay += [message for acked_at, message in self._acked if acked_at >= since]
-                self._acked.clear()
         if was_connected:
             self.last_error = f"disconnected: {reason}"
             log.warning("MQTT %s; reconnecting with backoff", self.last_error)
             self._notify(False, self.last_error)
-
-    def _handle_acked(self, client: paho.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
-        now = time.monotonic()
-        with self._lock:
-            message = self._unacked.pop(mid, None)
-            if message is not None:
-                self._acked.append((now, message))
-            horizon = now - self.settings.replay_acked_s
-            while self._acked and self._acked[0][0] < horizon:
-                self._acked.popleft()
 
     def _handle_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         props: dict[str, str] = {}
