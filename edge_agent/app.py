@@ -168,6 +168,8 @@ class Agent:
                 key_file=mqtt.tls.key_file if mqtt.tls else None,
                 reconnect_min_s=mqtt.reconnect_min_s,
                 reconnect_max_s=mqtt.reconnect_max_s,
+                replay_acked_s=mqtt.replay_acked_s,
+                replay_after_session_loss_s=mqtt.replay_after_session_loss_s,
                 will_topic=topics.status,
                 will_payload=json.dumps({"state": "offline", "gateway": config.gateway.id, "reason": "lost"}).encode(),
             ),

@@ -62,6 +62,21 @@ class MqttConfig(_Section):
     reconnect_min_s: float = Field(default=0.5, gt=0, description="First reconnect delay")
     reconnect_max_s: float = Field(default=30.0, gt=0, description="Longest reconnect delay (exponential backoff)")
     status_interval_s: float = Field(default=30.0, gt=0, description="How often the retained status is refreshed")
+    replay_acked_s: float = Field(
+        default=12.0,
+        ge=0,
+        le=120,
+        description="After a reconnect, re-send QoS 1 results the broker acknowledged this long before the drop: a "
+        "killed broker loses what it acknowledged but had not yet forwarded or saved, so keep this above the "
+        "broker's autosave_interval (10 s in firmware-config/mosquitto.conf); 0 turns it off",
+    )
+    replay_after_session_loss_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="When the broker comes back without our session (its store was lost or corrupt), wait this "
+        "long before the replay so persistent subscribers have resubscribed; what was sent meanwhile is replayed too",
+    )
 
 
 class CameraConfig(_Section):

@@ -19,6 +19,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.errors import ConfigError, EdgeAgentError
+from edge_agent.mqtt_replay import AckedReplayWindow, OutgoingMessage
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,13 @@ class MqttSettings:
     will_payload: bytes = b""
     # paho's own queue of QoS 1 messages not yet acknowledged; 0 would be unbounded
     max_queued: int = 100_000
+    # A broker acknowledges a QoS 1 message before it has forwarded or saved it: killed in that gap it comes back
+    # without it. After a reconnect, messages acknowledged this long before the drop are sent again (at least
+    # once: subscribers dedupe by result id). 0 turns it off.
+    replay_acked_s: float = 0.0
+    # A broker that comes back without our session lost everyone's (a corrupt or missing store): the replay then
+    # waits this long, so that persistent subscribers have resubscribed, and includes what was sent meanwhile.
+    replay_after_session_loss_s: float = 5.0
 
 
 MessageHandler = Callable[[InboundMessage], None]
@@ -115,7 +123,10 @@ class MqttClient:
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
         client.on_socket_open = _no_delay
+        client.on_publish = self._handle_acked
         self._client = client
+        self._replay = AckedReplayWindow(settings.replay_acked_s, max_messages=settings.max_queued)
+        self._was_connected = False
 
     @property
     def connected(self) -> bool:
@@ -180,6 +191,10 @@ class MqttClient:
         if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
             log.warning("MQTT outgoing queue is full; dropped a message to %s", topic)
             return False
+        if qos > 0 and self._replay.enabled:
+            # recorded after paho returns, never under a lock held across paho: its network thread calls
+            # _handle_acked while holding paho's own message lock
+            self._replay.sent(info.mid, OutgoingMessage(topic, payload, retain, properties))
         return info.rc in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN)
 
     def pending(self) -> int:
@@ -199,6 +214,16 @@ class MqttClient:
             current = list(self._subscriptions.items())
         if current:
             client.subscribe(current)
+        session_lost = self._was_connected and not getattr(flags, "session_present", False)
+        self._was_connected = True
+        if session_lost and self._replay.enabled:
+            delay = self.settings.replay_after_session_loss_s
+            log.warning("MQTT broker came back without our session; replaying what it may have lost in %.1f s", delay)
+            timer = threading.Timer(delay, self._resend, args=(self._replay.now(),))
+            timer.daemon = True
+            timer.start()
+        else:
+            self._resend(None)
         self._connected.set()
         self.last_error = ""
         log.info("MQTT connected to %s:%d (session present: %s)", self.settings.host, self.settings.port, flags)
@@ -209,10 +234,28 @@ class MqttClient:
     ) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
+        if was_connected and self._replay.enabled:
+            self._replay.disconnected()
         if was_connected:
             self.last_error = f"disconnected: {reason}"
             log.warning("MQTT %s; reconnecting with backoff", self.last_error)
             self._notify(False, self.last_error)
+
+    def _resend(self, acked_since: float | None) -> None:
+        replay = self._replay.take_replay()
+        if acked_since is not None:
+            replay += self._replay.acked_since(acked_since)
+        for message in replay:
+            info = self._client.publish(
+                message.topic, message.payload, qos=1, retain=message.retain, properties=message.properties
+            )
+            self._replay.sent(info.mid, message)
+        if replay:
+            log.info("MQTT re-sent %d message(s) the broker may have lost", len(replay))
+
+    def _handle_acked(self, client: paho.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        if self._replay.enabled:
+            self._replay.acked(mid)
 
     def _handle_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         props: dict[str, str] = {}
