@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from edge_agent.api import ApiServer
 from edge_agent.baseline.manager import AssetPlan, BaselineManager
 from edge_agent.baseline.store import BaselineStore
 from edge_agent.config import AgentConfig
@@ -213,8 +214,27 @@ class Agent:
             baselines=self.baselines,
         )
         self.web_settings = web
-        self.web_app = create_app(self.web_view, web, environ=env)  # reads the password hash and keys now
+        self.api = self._build_api(config, env, defaults, image_limits)
+        collectors = [self.api.metrics] if self.api is not None else []
+        self.web_app = create_app(self.web_view, web, environ=env, collectors=collectors)  # reads secrets now
         self.web: ServerHandle | None = None
+
+    def _build_api(
+        self, config: AgentConfig, env: Mapping[str, str], assets: dict[str, AssetDefaults], limits: ImageLimits
+    ) -> ApiServer | None:
+        """The Open Inference Protocol endpoints over the same model manager; both ports are bound now."""
+        if not config.api.enabled:
+            return None
+        token_file = config.api.token_file
+        return ApiServer(
+            config.api,
+            self.models,
+            assets,
+            limits,
+            ready=lambda: set(self.model_names()) <= set(self.models.names()),
+            token=_read_secret(token_file, env, "api.token_file") if token_file else None,
+            mqtt_backlogged=lambda: len(self.frames) > 0 or len(self.windows) > 0,
+        )
 
     def _inference_load(self) -> InferenceLoad:
         """How busy inference was since the uploader last asked: inputs waiting in a queue, results made
@@ -267,6 +287,8 @@ class Agent:
         # before the store, workers and MQTT start: a taken port then stops start-up with nothing running
         web = self.web_settings
         self.web = serve_in_thread(self.web_app, web.host, web.port, web.threads)
+        if self.api is not None:
+            self.api.start()
         self.store.start()
         self.baselines.start()  # before the workers: the first window must find its asset's baseline loaded
         for pool in self.pools:
@@ -335,6 +357,8 @@ class Agent:
         self._stop.set()
         if self.web is not None:
             self.web.stop()
+        if self.api is not None:
+            self.api.stop()
         if self.updater is not None:
             self.updater.stop()
         if self.uploader is not None:

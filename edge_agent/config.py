@@ -10,6 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from edge_agent.config_api import ApiConfig
 from edge_agent.config_baseline import BaselineConfig, BaselineOverride, BaselineTuning, merged_tuning
 from edge_agent.contracts import BearingGeometry
 from edge_agent.errors import ConfigError
@@ -233,6 +234,7 @@ class AgentConfig(_Section):
     queues: QueuesConfig = Field(default_factory=QueuesConfig, description="Work queues")
     store: StoreConfig = Field(default_factory=StoreConfig, description="Local result store")
     web: WebConfig = Field(default_factory=WebConfig, description="Status page")
+    api: ApiConfig = Field(default_factory=ApiConfig, description="Models served over the Open Inference Protocol")
     cloud: CloudConfig = Field(default_factory=CloudConfig, description="cloud-sync connection")
     ota: OtaConfig = Field(default_factory=OtaConfig, description="Over-the-air model updates")
     outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="Store-and-forward to the cloud")

@@ -28,6 +28,7 @@ def demo_config(
     web_port: int,
     cloud: dict[str, object] | None = None,
     extra_keys: list[str] | None = None,
+    api_ports: tuple[int, int] = (0, 0),
 ) -> dict:
     """The agent config of the demo line: 2 cameras, 4 assets."""
     bearing_6205 = {"balls": 9, "ball_diameter_mm": 7.94, "pitch_diameter_mm": 39.04, "contact_angle_deg": 0}
@@ -56,6 +57,7 @@ def demo_config(
         "store": {"path": str(state_dir / "agent.db")},
         "outbox": {"path": str(state_dir / "outbox.db")},
         "web": {"port": web_port},
+        "api": {"http_port": api_ports[0], "grpc_port": api_ports[1]},
         **({"cloud": cloud} if cloud else {}),
     }
 
@@ -91,6 +93,7 @@ def run_demo(duration_s: float | None = None, web_port: int = 8080, loop: bool =
             web_port,
             cloud={"url": cloud.url, "token_file": str(cloud.device_token_file), "poll_s": 5},
             extra_keys=[str(cloud.fleet_public_key)],
+            api_ports=(8000, 8001),  # Triton's and KServe's usual ports, so their clients work as documented
         )
         if loop:
             # motor-1 is the asset whose sensor mounting drifts and whose every state a technician labels: the

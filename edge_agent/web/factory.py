@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from flask import Flask, Response, jsonify, render_template, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 from werkzeug.exceptions import HTTPException
 
 from edge_agent.web.api import api_blueprint
@@ -58,6 +59,7 @@ def create_app(
     environ: Mapping[str, str] | None = None,
     credentials: Credentials | None = None,
     clock: Callable[[], float] = time.time,
+    collectors: Sequence[Collector] = (),
 ) -> Flask:
     """The status page app; secrets are read from settings (and $CREDENTIALS_DIRECTORY) now, not at import."""
     creds = credentials or load_credentials(settings, os.environ if environ is None else environ)
@@ -77,6 +79,8 @@ def create_app(
     app.after_request(_secure_headers)
     app.register_error_handler(HTTPException, _http_error)
     registry = metrics_registry(view)
+    for collector in collectors:  # other services' families (the inference API) on the same /metrics
+        registry.register(collector)
 
     @app.get("/")
     def index() -> str:
