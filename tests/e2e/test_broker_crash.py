@@ -139,6 +139,10 @@ def test_no_result_is_lost_when_the_shipped_broker_is_killed_at_random_instants_
     produced, got = _stored_part_ids(agent_config), _received(probe) | _received(historian)
     assert len(produced) > 100, f"too little load to prove anything: {len(produced)} results"
     assert produced <= got, f"lost {len(produced - got)} results: {sorted(produced - got)[:20]}\n{agent.log()}"
+    # and the store check the shipped systemd drop-in runs before the broker leaves a whole store alone
+    store = broker.workdir / "mosquitto.db"
+    check = subprocess.run([sys.executable, str(STORE_CHECK), str(store)], capture_output=True, text=True)
+    assert check.returncode == 0 and store.exists() and not check.stderr, check.stderr
 
 
 @pytest.mark.broker_config(shipped_store_settings())
