@@ -126,8 +126,9 @@ def render(rng: np.random.Generator, label: str, width: int, height: int) -> tup
     defect: dict[str, Any] | None = None
     if label != "ok":
         st = _defect(defect_rng, label, height, width, bg_params)
-        dh, dw = st.delta.shape
-        grey[st.y0 : st.y0 + dh, st.x0 : st.x0 + dw] += st.delta
+        # a stain or pit sized from the width can outgrow a wide frame's height: what is off the part is cut
+        dh, dw = min(st.delta.shape[0], height - st.y0), min(st.delta.shape[1], width - st.x0)
+        grey[st.y0 : st.y0 + dh, st.x0 : st.x0 + dw] += st.delta[:dh, :dw]
         defect = {"kind": label, "bbox": [st.x0, st.y0, st.x0 + dw, st.y0 + dh], **st.params}
     image, cam_params = _camera(cam_rng, grey)
     cam_params["encoding"] = _encoding(cam_rng, image.ndim == 3)

@@ -122,3 +122,14 @@ def test_given_evaluation_modules_when_parsing_imports_then_no_training_or_agent
                 names = [node.module or ""]
             for n in names:
                 assert not n.startswith(("models.training", "edge_agent")), f"{name} imports {n}"
+
+
+@pytest.mark.parametrize("label", ["stain", "pit"])
+def test_given_a_wide_flat_frame_when_a_defect_outgrows_its_height_then_it_is_cut_at_the_edge(label: str) -> None:
+    # Given frames four times wider than high, where a defect sized from the width can be taller than the frame
+    for seed in range(12):
+        # When rendered, then the image has the frame's shape and the defect's box stays inside it
+        image, params = render(np.random.default_rng(seed), label, 1024, 200)
+        assert image.shape[:2] == (200, 1024)
+        x0, y0, x1, y1 = params["defect"]["bbox"]
+        assert 0 <= y0 < 200 and 0 <= x0 < 1024
