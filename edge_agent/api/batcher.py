@@ -32,6 +32,13 @@ class BatchSettings:
 
 
 @dataclass
+class Ticket:
+    """A request being prepared; done once it was submitted or gave up."""
+
+    done: bool = False
+
+
+@dataclass
 class _Job:
     key: object
     run: RunBatch
@@ -84,21 +91,30 @@ class DynamicBatcher:
             thread.join(timeout)
 
     @contextmanager
-    def preparing(self) -> Iterator[None]:
-        """Marks a request that is decoding its inputs, so a batch waits for it (up to the queue delay)."""
+    def preparing(self) -> Iterator[Ticket]:
+        """Marks a request that is decoding its inputs, so a batch waits for it (up to the queue delay); submitting
+        with the ticket ends the mark in the same step as the enqueue, so no gap lets a batch leave early."""
+        ticket = Ticket()
         with self._cond:
             self._preparing += 1
         try:
-            yield
+            yield ticket
         finally:
             with self._cond:
-                self._preparing -= 1
-                self._cond.notify_all()
+                if not ticket.done:
+                    ticket.done = True
+                    self._preparing -= 1
+                    self._cond.notify_all()
 
-    def submit(self, key: object, run: RunBatch, rows: np.ndarray) -> tuple[list[np.ndarray], float]:
+    def submit(
+        self, key: object, run: RunBatch, rows: np.ndarray, ticket: Ticket | None = None
+    ) -> tuple[list[np.ndarray], float]:
         """Outputs for these rows (batch axis first) and the seconds they queued; blocks until they ran."""
         job = _Job(key, run, rows)
         with self._cond:
+            if ticket is not None and not ticket.done:
+                ticket.done = True
+                self._preparing -= 1
             if self._closed:
                 raise ApiError(Status.UNAVAILABLE, "the server is shutting down")
             if self._queued_rows + len(rows) > self.settings.queue_size:

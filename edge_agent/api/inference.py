@@ -87,12 +87,12 @@ class InferenceService:
         if unknown:
             raise ApiError(Status.INVALID, f"unknown outputs {unknown}; the model has {sorted(known)}")
         encoded = tensor.name == encoded_spec.name
-        with self.batcher.preparing():
+        with self.batcher.preparing() as ticket:
             rows = self._encoded_rows(pipeline, tensor, request) if encoded else self._raw_rows(pipeline, tensor)
-        try:
-            raw, _ = self.batcher.submit(pipeline, pipeline.model.runtime.run, rows)
-        except InferenceError as exc:
-            raise ApiError(Status.INTERNAL, f"inference failed: {exc}") from exc
+            try:
+                raw, _ = self.batcher.submit(pipeline, pipeline.model.runtime.run, rows, ticket)
+            except InferenceError as exc:
+                raise ApiError(Status.INTERNAL, f"inference failed: {exc}") from exc
         names = request.outputs or default_outputs(manifest, encoded)
         try:
             outputs = build_outputs(manifest, raw, names)
