@@ -162,7 +162,7 @@ class SampleOut(BaseModel):
     part_id: str | None = Field(description="Part id")
     ts_ms: int = Field(description="When the input was taken (gateway clock)")
     received_ms: int = Field(description="When the cloud stored it")
-    reason: str = Field(description="Why it was captured: ng, fault, low_margin, audit, disagreement")
+    reason: str = Field(description="Why it was captured: ng, fault, uncertain, label, low_margin, audit, disagreement")
     model: str = Field(description="Model name")
     version: str = Field(description="Model version")
     predicted: str | None = Field(description="What the model said")

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from edge_agent.config_api import ApiConfig
 from edge_agent.config_baseline import BaselineConfig, BaselineOverride, BaselineTuning, merged_tuning
+from edge_agent.config_capture import CapturePolicy
 from edge_agent.contracts import BearingGeometry
 from edge_agent.errors import ConfigError
 
@@ -187,17 +188,6 @@ class OtaConfig(_Section):
     disk_factor: float = Field(default=2.0, ge=1, description="Free disk needed, as a multiple of the package")
 
 
-class CapturePolicy(_Section):
-    """Per-model rules for keeping inputs as hard examples."""
-
-    low_margin: float | None = Field(default=0.1, ge=0, le=1, description="Capture when the margin is below this")
-    ng: bool = Field(default=True, description="Capture every ng verdict / fault or anomaly state")
-    disagreement: bool = Field(default=True, description="Capture when a label disagrees with the model")
-    audit_rate: float = Field(default=0.01, ge=0, le=1, description="Random share captured whatever the result")
-    max_per_hour: int = Field(default=200, ge=0, description="Samples per hour per model at most")
-    max_bytes_per_hour: int = Field(default=50 * 1024 * 1024, ge=0, description="Sample bytes per hour per model")
-
-
 class OutboxConfig(_Section):
     """Store-and-forward of results, events and hard examples to cloud-sync."""
 
@@ -249,6 +239,17 @@ class AgentConfig(_Section):
             duplicates = sorted({i for i in ids if ids.count(i) > 1})
             if duplicates:
                 raise ValueError(f"duplicate {kind} ids: {', '.join(duplicates)}")
+        return self
+
+    @model_validator(mode="after")
+    def _capture_models_in_use(self) -> AgentConfig:
+        used = {camera.model for camera in self.cameras} | {a.model for a in self.assets if a.model}
+        if self.models.maintenance:
+            used.add(self.models.maintenance)
+        unknown = sorted(set(self.capture.models) - used)
+        if unknown:  # a typo would silently leave the default policy in force
+            in_use = ", ".join(sorted(used))
+            raise ValueError(f"capture.models: no camera or asset uses {', '.join(unknown)} (models in use: {in_use})")
         return self
 
     @model_validator(mode="after")

@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge_agent.config import CapturePolicy
+from edge_agent.config_capture import CaptureKnobs, CapturePolicy
 
 
 @dataclass
@@ -43,7 +43,22 @@ def _predicted(result: dict[str, Any]) -> str:
 def _is_problem(result: dict[str, Any]) -> bool:
     if "verdict" in result:
         return bool(result["verdict"] == "ng")
-    return bool(result.get("anomaly")) or result.get("state") not in ("healthy", None)
+    return bool(result.get("anomaly")) or result.get("state") not in ("healthy", "uncertain", None)
+
+
+def _reason(policy: CaptureKnobs, result: dict[str, Any], predicted: str, draw: float) -> str | None:
+    """Why this result's input is worth labelling under the model's policy, or None."""
+    if policy.ng and _is_problem(result):
+        return "ng" if "verdict" in result else "fault"
+    if policy.uncertain and (result.get("state") == "uncertain" or result.get("label") == "uncertain"):
+        return "uncertain"
+    if predicted in policy.labels:
+        return "label"
+    if policy.low_margin is not None and float(result.get("margin", 1.0)) < policy.low_margin:
+        return "low_margin"
+    if draw < policy.audit_rate:
+        return "audit"
+    return None
 
 
 class HardExampleCapture:
@@ -57,6 +72,7 @@ class HardExampleCapture:
         seed: int | None = None,
     ) -> None:
         self.policy = policy
+        self._policies: dict[str, CaptureKnobs] = {}
         self.join_window_ms = join_window_ms
         self._recent: dict[str, deque[RecentInput]] = {}
         self._recent_per_source = recent_per_source
@@ -65,11 +81,19 @@ class HardExampleCapture:
         self._lock = threading.Lock()
         self.capped = 0
 
+    def policy_for(self, model: str) -> CaptureKnobs:
+        """The rules in force for one model package (the default with its overrides laid over)."""
+        policy = self._policies.get(model)
+        if policy is None:
+            policy = self._policies[model] = self.policy.for_model(model)
+        return policy
+
     def _allow(self, model: str, size: int) -> bool:
+        policy = self.policy_for(model)
         budget = self._budgets.setdefault(model, _Budget())
         if time.monotonic() - budget.window_start >= 3600:
             budget.window_start, budget.count, budget.bytes = time.monotonic(), 0, 0
-        if budget.count >= self.policy.max_per_hour or budget.bytes + size > self.policy.max_bytes_per_hour:
+        if budget.count >= policy.max_per_hour or budget.bytes + size > policy.max_bytes_per_hour:
             self.capped += 1
             return False
         budget.count += 1
@@ -92,13 +116,7 @@ class HardExampleCapture:
             # what retraining needs beside the raw bytes: the gateway's features and the machine context
             context={k: result[k] for k in ("features", "rpm", "bearing") if k in result},
         )
-        reason = None
-        if self.policy.ng and _is_problem(result):
-            reason = "ng" if "verdict" in result else "fault"
-        elif self.policy.low_margin is not None and float(result.get("margin", 1.0)) < self.policy.low_margin:
-            reason = "low_margin"
-        elif self._random.random() < self.policy.audit_rate:
-            reason = "audit"
+        reason = _reason(self.policy_for(entry.model["name"]), result, entry.predicted, self._random.random())
         with self._lock:
             self._recent.setdefault(source, deque(maxlen=self._recent_per_source)).append(entry)
             if reason is None or not self._allow(entry.model["name"], len(payload)):
@@ -119,7 +137,7 @@ class HardExampleCapture:
 
     def capture_disagreement(self, entry: RecentInput, label: str) -> dict[str, Any] | None:
         """A sample for an input whose label disagrees with the model, if not captured already and within caps."""
-        if not self.policy.disagreement or entry.captured or entry.predicted == label:
+        if not self.policy_for(entry.model["name"]).disagreement or entry.captured or entry.predicted == label:
             return None
         with self._lock:
             if not self._allow(entry.model["name"], len(entry.payload)):
