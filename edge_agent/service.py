@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -235,14 +235,24 @@ class AgentService:
         """Queue a document for cloud-sync only (no MQTT), e.g. a learned baseline on stream baseline/{asset}."""
         self._to_outbox(stream, priority, document)
 
-    def _to_outbox(self, stream: str, priority: str, document: dict[str, Any], body: bytes | None = None) -> None:
+    def _to_outbox(
+        self,
+        stream: str,
+        priority: str,
+        document: dict[str, Any],
+        body: bytes | None = None,
+        then: Callable[[int | None], None] | None = None,
+    ) -> bool:
+        """Queue a record for cloud-sync; False when there is no outbox or it refused (then `then` never runs)."""
         if self.outbox is None:
-            return
+            return False
         try:
             encoded = body if body is not None else json.dumps(document, separators=(",", ":")).encode()
-            self.outbox.append(stream, priority, encoded)
+            self.outbox.append(stream, priority, encoded, then=then)
         except EdgeAgentError as exc:
             log.warning("outbox refused a record: %s", exc)
+            return False
+        return True
 
     def _sample(self, sample: dict[str, Any], payload: bytes) -> None:
         document = {**sample, "payload_b64": base64.b64encode(payload).decode()}
@@ -277,15 +287,23 @@ class AgentService:
         """Publish a result (QoS 1), store it, count it."""
         topic = self.topics.inspection(item.source) if kind == "inspection" else self.topics.health(item.source)
         encoded = json.dumps(document, separators=(",", ":")).encode()  # once, for the broker and the outbox
-        if self.publisher is not None:
-            self.publisher.publish(topic, encoded, qos=1)
         if self.store is not None:
             self.store.add_result(kind, document)
         if kind == "inspection":
             priority = "ng_result" if document["verdict"] == "ng" else "ok_result"
         else:
             priority = "alert" if document["anomaly"] or document["state"] != "healthy" else "health"
-        self._to_outbox(f"{kind}/{item.source}", priority, document, encoded)
+        publish: Callable[[int | None], None] | None = None
+        if self.publisher is not None:
+            publisher = self.publisher
+
+            def publish(seq: int | None) -> None:
+                publisher.publish(topic, encoded, qos=1)
+
+        # with an outbox, the result is published once its record is committed: a kill -9 in between must not
+        # leave a result that subscribers saw but the cloud never gets
+        if not self._to_outbox(f"{kind}/{item.source}", priority, document, encoded, then=publish) and publish:
+            publish(None)
         if self.capture is not None:
             content_type = "application/json"
             if kind == "inspection":

@@ -3,7 +3,8 @@
 Durability: appends are group-committed by one writer thread with `synchronous=FULL`, so an append whose
 `wait()` returned is on disk (WAL fsynced). What a power cut can lose is what was queued but not yet committed:
 at most one group-commit interval (`commit_interval_s`, 50 ms by default) plus the writer's queue. A kill -9
-loses nothing that was acknowledged.
+loses nothing that was acknowledged. A result is published over MQTT from `then`, after its record's commit, so
+that whatever a subscriber has seen also reaches the cloud, whenever the process dies.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,7 @@ class _Pending:
     ts_ms: int
     body: bytes
     done: Future[int | None]
+    then: Callable[[int | None], None] | None = None
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -99,6 +101,7 @@ class Outbox:
         self._cond = threading.Condition()
         self._pending: list[_Pending] = []
         self._closed = False
+        self._urgent = False
         self._closing = threading.Event()
         row = self._db.execute("SELECT COALESCE(SUM(size), 0), COUNT(*) FROM records").fetchone()
         self.bytes, self.count = int(row[0]), int(row[1])
@@ -110,30 +113,57 @@ class Outbox:
         self._writer.start()
 
     # -- producers ---------------------------------------------------------------------------------
-    def append(self, stream: str, priority: str, body: bytes, ts_ms: int | None = None) -> Future[int | None]:
-        """Queue a record; the future gives its seq once durable (None if the budget made it a drop)."""
+    def append(
+        self,
+        stream: str,
+        priority: str,
+        body: bytes,
+        ts_ms: int | None = None,
+        then: Callable[[int | None], None] | None = None,
+    ) -> Future[int | None]:
+        """Queue a record; the future gives its seq once durable (None if the budget made it a drop).
+
+        `then(seq)` runs in the writer thread right after the record's commit (also with None when it was dropped
+        or the write failed), and the writer commits at once instead of on its interval: for work that may only
+        happen once the record is safe, such as publishing the result it holds.
+        """
         done: Future[int | None] = Future()
-        item = _Pending(stream, PRIORITIES.index(priority), ts_ms or int(time.time() * 1000), body, done)
+        item = _Pending(stream, PRIORITIES.index(priority), ts_ms or int(time.time() * 1000), body, done, then)
         with self._cond:
             if self._closed:
                 raise OutboxError("outbox is closed")
-            # no notify: the writer commits on its interval, which bounds the wait anyway and spares
-            # the inference threads a thread switch per record
             self._pending.append(item)
+            if then is not None:
+                self._urgent = True
+                self._cond.notify()
+            # records without `then` do not notify: the interval bounds their wait anyway and spares the
+            # inference threads a thread switch per record
         return done
 
     def _write_loop(self) -> None:
-        # one transaction (one fsync) per interval, however many records arrived: the group commit
+        # one transaction (one fsync) per batch, however many records arrived: the group commit. A record someone
+        # waits on is committed at once; what arrives during that commit forms the next batch.
         while True:
-            closing = self._closing.wait(self.commit_interval_s)
             with self._cond:
-                batch, self._pending = self._pending, []
+                if not self._urgent and not self._closing.is_set():
+                    self._cond.wait(self.commit_interval_s)
+                batch, self._pending, self._urgent = self._pending, [], False
+                closing = self._closing.is_set()
             if batch:
                 self._commit(batch)
+                self._after_commit(batch)
             if closing:
                 with self._cond:
                     if not self._pending:
                         return
+
+    def _after_commit(self, batch: list[_Pending]) -> None:
+        for item in batch:
+            if item.then is not None:
+                try:
+                    item.then(item.done.result())
+                except Exception:  # a follow-up's bug must not stop the writer
+                    log.exception("outbox follow-up of a %s record failed", item.stream)
 
     def _commit(self, batch: list[_Pending]) -> None:
         results: list[int | None] = []
@@ -264,7 +294,8 @@ class Outbox:
         """Commit what is queued and close the database."""
         with self._cond:
             self._closed = True
-        self._closing.set()
+            self._closing.set()
+            self._cond.notify()
         self._writer.join(10)
         with self._lock:
             self._db.close()

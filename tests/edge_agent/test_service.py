@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,9 @@ def test_a_result_is_published_stored_in_the_outbox_and_a_plc_label_captures_a_m
         "latency_ms": 6.0,
     }
     service.result("inspection", item, document)
+    deadline = time.monotonic() + 5  # published from the outbox writer, once the record is committed
+    while not service.publisher.on("/inspection/cam-1/result") and time.monotonic() < deadline:  # type: ignore[union-attr]
+        time.sleep(0.005)
     assert service.publisher.on("/inspection/cam-1/result")[0]["part_id"] == "P7"  # type: ignore[union-attr]
     service.on_message(_msg("label/cam-1", json.dumps({"part_id": "P7", "label": "scratch"}).encode()))
     service.on_message(_msg("label/cam-1", b'{"label": 3}'))

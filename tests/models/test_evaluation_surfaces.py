@@ -132,4 +132,4 @@ def test_given_a_wide_flat_frame_when_a_defect_outgrows_its_height_then_it_is_cu
         image, params = render(np.random.default_rng(seed), label, 1024, 200)
         assert image.shape[:2] == (200, 1024)
         x0, y0, x1, y1 = params["defect"]["bbox"]
-        assert 0 <= y0 < 200 and 0 <= x0 < 1024
+        assert 0 <= y0 < y1 <= 200 and 0 <= x0 < x1 <= 1024

@@ -139,3 +139,39 @@ def test_reading_a_batch_walks_the_index_instead_of_sorting_the_backlog(tmp_path
         plan = " / ".join(row[3] for row in outbox._db.execute("EXPLAIN QUERY PLAN " + statement))
         assert "TEMP B-TREE" not in plan, f"{statement}: {plan}"
     outbox.close()
+
+
+def test_a_follow_up_runs_only_once_its_record_is_committed_and_without_waiting_for_the_interval(
+    tmp_path: Path,
+) -> None:
+    # Given an outbox with a long group-commit interval, and follow-ups that look at the file from outside
+    outbox = Outbox(tmp_path / "outbox.db", budget_bytes=1 << 20, commit_interval_s=5.0)
+    seen: list[tuple[int | None, int, float]] = []
+
+    def look(seq: int | None) -> None:
+        with sqlite3.connect(tmp_path / "outbox.db") as other:
+            stored = other.execute("SELECT COUNT(*) FROM records WHERE seq = ?", (seq,)).fetchone()[0]
+        seen.append((seq, stored, time.monotonic()))
+
+    # When records that publish a result are appended
+    start = time.monotonic()
+    futures = [outbox.append("inspection/cam-1", "ok_result", b"r%d" % i, then=look) for i in range(3)]
+    deadline = time.monotonic() + 2
+    while len(seen) < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    # Then each follow-up ran after its record was visible to another connection, in order, long before 5 s
+    assert [s[0] for s in seen] == [f.result(1) for f in futures]
+    assert all(stored == 1 for _, stored, _ in seen)
+    assert max(at for _, _, at in seen) - start < 1.0
+    outbox.close()
+
+
+def test_a_failing_follow_up_does_not_stop_the_writer(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.db", budget_bytes=1 << 20)
+
+    def broken(seq: int | None) -> None:
+        raise RuntimeError("publisher bug")
+
+    outbox.append("events", "event", b"a", then=broken).result(2)
+    assert outbox.append("events", "event", b"b").result(2) is not None
+    outbox.close()
