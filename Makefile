@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DEV_STAMP := $(VENV)/.dev-installed
 TRAIN_STAMP := $(VENV)/.train-installed
 
-.PHONY: demo-loop install test lint typecheck pytest venv venv-train models evaluate bench demo clean system-deps
+.PHONY: demo-loop install uninstall test lint typecheck pytest venv venv-train models evaluate bench demo clean system-deps
 
 venv: $(DEV_STAMP)
 
@@ -66,6 +66,10 @@ demo-loop: venv system-deps
 # Install on this Debian gateway as a systemd service (see README: "Install on a gateway").
 install:
 	$$( [ "$$(id -u)" = 0 ] || echo sudo ) systemd/install.sh
+
+# Stop and remove the service and its venv; config and state stay unless PURGE=1.
+uninstall:
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) systemd/uninstall.sh $(if $(filter 1,$(PURGE)),--purge)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

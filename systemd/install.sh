@@ -2,6 +2,7 @@
 # Install edge-agent on a Debian/Ubuntu gateway as a hardened systemd service.
 #   sudo systemd/install.sh            # from a clone of this repository
 # Idempotent: re-running upgrades the code and keeps config, keys, credentials and state.
+# systemd/uninstall.sh [--purge] removes it again.
 set -euo pipefail
 PREFIX=${PREFIX:-/opt/edge-agent}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +29,7 @@ if [ "${TRUST_DEV_KEY:-0}" = 1 ]; then
     install -m 0644 "$SRC/models/keys/dev-signing.pub" /etc/edge-agent/trusted-keys/dev-signing.pub
     for package in "$SRC"/models/*/*/manifest.json; do
         dir=$(dirname "$package"); name=$(basename "$(dirname "$dir")"); version=$(basename "$dir")
+        install -d -m 0750 -o edge-agent -g edge-agent "/var/lib/edge-agent/models/$name"
         [ -d "/var/lib/edge-agent/models/$name/$version" ] || cp -r "$dir" "/var/lib/edge-agent/models/$name/$version"
     done
     chown -R edge-agent:edge-agent /var/lib/edge-agent/models
@@ -35,5 +37,8 @@ fi
 install -m 0644 "$SRC/systemd/edge-agent.service" /etc/systemd/system/edge-agent.service
 systemctl daemon-reload
 "$PREFIX/venv/bin/edge-agent" check-config /etc/edge-agent/config.yaml
-systemctl enable --now edge-agent.service
-systemctl --no-pager status edge-agent.service | head -5
+systemctl enable edge-agent.service
+# restart, not enable --now: a re-run must put the upgraded code into service, and with Type=notify this
+# returns only once the new agent has sent READY (or fails the install if it never does).
+systemctl restart edge-agent.service
+systemctl --no-pager --lines=0 status edge-agent.service
