@@ -368,6 +368,7 @@ class Agent:
         for pool in self.pools:
             pool.join(10.0)
         self.baselines.flush()  # the commissioning windows since the last save
+        self.outbox.flush()  # the last results are published once committed: before MQTT says offline
         offline = json.dumps({"state": "offline", "gateway": self.config.gateway.id, "reason": "stopped"})
         self.mqtt.stop(self.service.topics.status, offline.encode())
         self.store.close()

@@ -82,10 +82,13 @@ def _connect(path: Path) -> sqlite3.Connection:
 class Outbox:
     """Append (any thread), read batches and acknowledge them (the uploader); a bounded, prioritised queue."""
 
-    def __init__(self, path: Path, budget_bytes: int, commit_interval_s: float = 0.05) -> None:
+    def __init__(
+        self, path: Path, budget_bytes: int, commit_interval_s: float = 0.05, busy_interval_s: float = 0.003
+    ) -> None:
         self.path = path
         self.budget_bytes = budget_bytes
         self.commit_interval_s = commit_interval_s
+        self.busy_interval_s = busy_interval_s
         self.moved_aside: Path | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -101,7 +104,9 @@ class Outbox:
         self._cond = threading.Condition()
         self._pending: list[_Pending] = []
         self._closed = False
-        self._urgent = False
+        self._urgent = False  # a record someone waits on is pending
+        self._in_flight = False  # the writer is committing a batch or running its follow-ups
+        self._busy = False  # the last batch had such records: commit on the short interval, unwoken
         self._closing = threading.Event()
         row = self._db.execute("SELECT COALESCE(SUM(size), 0), COUNT(*) FROM records").fetchone()
         self.bytes, self.count = int(row[0]), int(row[1])
@@ -135,23 +140,30 @@ class Outbox:
             self._pending.append(item)
             if then is not None:
                 self._urgent = True
-                self._cond.notify()
-            # records without `then` do not notify: the interval bounds their wait anyway and spares the
-            # inference threads a thread switch per record
+                if not self._busy:
+                    self._cond.notify()
+            # no notify for the rest: the interval bounds their wait anyway and spares the inference threads a
+            # thread switch per record. Under load the writer is busy and commits every busy_interval_s instead
         return done
 
     def _write_loop(self) -> None:
-        # one transaction (one fsync) per batch, however many records arrived: the group commit. A record someone
-        # waits on is committed at once; what arrives during that commit forms the next batch.
+        # one transaction (one fsync) per batch, however many records arrived: the group commit. A first record
+        # someone waits on wakes the writer at once; while such records keep coming, the writer commits every
+        # busy_interval_s without being woken, so a saturated gateway pays no thread switch (and GIL hand-off)
+        # per record.
         while True:
             with self._cond:
-                if not self._urgent and not self._closing.is_set():
-                    self._cond.wait(self.commit_interval_s)
-                batch, self._pending, self._urgent = self._pending, [], False
+                if not self._closing.is_set() and (self._busy or not self._urgent):
+                    self._cond.wait(self.busy_interval_s if self._busy else self.commit_interval_s)
+                batch, self._pending = self._pending, []
+                self._busy, self._urgent = self._urgent, False
+                self._in_flight = bool(batch)
                 closing = self._closing.is_set()
             if batch:
                 self._commit(batch)
                 self._after_commit(batch)
+                with self._cond:
+                    self._in_flight = False
             if closing:
                 with self._cond:
                     if not self._pending:
@@ -280,15 +292,15 @@ class Outbox:
         return removed
 
     def flush(self, timeout: float = 5.0) -> None:
-        """Wait until everything appended so far is committed."""
+        """Wait until everything appended so far is committed and its follow-up (`then`) has run."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._cond:
-                if not self._pending:
+                if not self._pending and not self._in_flight:
                     break
-            time.sleep(0.005)
-        with self._lock:
-            pass  # the writer holds this lock while committing; taking it waits for the commit in flight
+                self._urgent = True  # no reason to wait for the interval
+                self._cond.notify()
+            time.sleep(0.002)
 
     def close(self) -> None:
         """Commit what is queued and close the database."""
