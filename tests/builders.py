@@ -83,7 +83,7 @@ def tiny_trained(version: str = "1.0.0", model_bytes: bytes | None = None) -> Tr
 
 def build_tiny_package(root: Path, version: str = "1.0.0", model_bytes: bytes | None = None) -> Path:
     """Write and sign (dev key) a tiny package under root; returns NAME/VERSION."""
-    return write_package(tiny_trained(version, model_bytes), root, load_private_key(DEV_KEY))
+    return write_package(tiny_trained(version, model_bytes), root, load_private_key(DEV_KEY), on_change="replace")
 
 
 def resign(package: Path, edit: dict | None = None, raw: bytes | None = None) -> None:

@@ -37,13 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         from models.training import train_inspection
 
         for trained in train_inspection.train(seed=0, quick=args.quick):
-            print("wrote", write_package(trained, args.out, key, created=_created()))
+            print("wrote", write_package(trained, args.out, key, created=_created(), on_change="bump"))
     if args.only in (None, "maintenance"):
         from models.training import train_maintenance
 
-        print(
-            "wrote", write_package(train_maintenance.train(seed=0, quick=args.quick), args.out, key, created=_created())
-        )
+        trained = train_maintenance.train(seed=0, quick=args.quick)
+        print("wrote", write_package(trained, args.out, key, created=_created(), on_change="bump"))
     print(f"done in {time.monotonic() - started:.0f} s")
     return 0
 

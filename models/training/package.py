@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge_agent.contracts import InputSpec, Manifest, OutputSpec, RuntimeKind, Task, Thresholds
+from edge_agent.contracts import InputSpec, Manifest, OutputSpec, RuntimeKind, Task, Thresholds, semver_key
 from edge_agent.loading import load_model
 from edge_agent.packages import MANIFEST, MODEL_CARD, SELFTEST, SIGNATURE
 from edge_agent.runtimes import InferenceRuntime, RuntimeOptions, create_runtime
@@ -129,18 +131,90 @@ def _sign_and_check(root: Path, manifest: Manifest, signing_key: Ed25519PrivateK
     loaded.runtime.close()
 
 
+class PackageVersionError(ValueError):
+    """NAME/VERSION already holds a package with other model bytes, and the caller asked not to replace it."""
+
+
+def _identity(manifest: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two packages the same model: its bytes and how the gateway reads and judges them."""
+    return (manifest.get("sha256"), manifest.get("input"), manifest.get("output"), manifest.get("thresholds"))
+
+
+def _same_package(root: Path, trained: TrainedModel) -> bool | None:
+    """None when root holds no package, else whether it holds this model."""
+    try:
+        existing = json.loads((root / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    wanted = {
+        "sha256": hashlib.sha256(trained.model_bytes).hexdigest(),
+        "input": trained.input.model_dump(mode="json"),
+        "output": trained.output.model_dump(mode="json"),
+        "thresholds": trained.thresholds.model_dump(mode="json"),
+    }
+    return _identity(existing) == _identity(wanted)
+
+
+def _next_free_patch(base: Path, trained: TrainedModel) -> str:
+    """The first patch version after trained.version that is free or already holds this very model."""
+    major, minor, patch = (int(part) for part in trained.version.split("-")[0].split(".")[:3])
+    while True:
+        patch += 1
+        candidate = f"{major}.{minor}.{patch}"
+        if _same_package(base / candidate, trained) is not False:
+            return candidate
+
+
 def write_package(
     trained: TrainedModel,
     out_root: Path,
     signing_key: Ed25519PrivateKey,
     created: str | None = None,
     min_agent_version: str = "0.1.0",
+    on_change: Literal["bump", "refuse", "replace"] = "refuse",
 ) -> Path:
-    """Write NAME/VERSION/ with model, manifest, signature, self-test and model card; return its path."""
-    root = out_root / trained.name / trained.version
-    if root.exists():
-        shutil.rmtree(root)
+    """Write NAME/VERSION/ with model, manifest, signature, self-test and model card; return its path.
+
+    The package is built and verified in a hidden NAME/.VERSION.partial-PID directory and renamed into place, so
+    an interrupted build leaves no half-written package. When NAME/VERSION already holds other model bytes,
+    `on_change` decides: "bump" writes the next free patch version (a package whose bytes change gets a new
+    version), "refuse" raises PackageVersionError, "replace" overwrites (test fixtures only).
+    """
+    semver_key(trained.version)  # a clear error before any training result is written
+    base = out_root / trained.name
+    for stale in [*base.glob(".*.partial-*"), *base.glob(".*.old-*")]:  # left by an interrupted build
+        shutil.rmtree(stale, ignore_errors=True)
+    if _same_package(base / trained.version, trained) is False:
+        if on_change == "refuse":
+            raise PackageVersionError(
+                f"{base / trained.version} holds other model bytes; give the new model a new version"
+            )
+        if on_change == "bump":
+            bumped = _next_free_patch(base, trained)
+            log.warning("%s %s holds other model bytes: writing %s", trained.name, trained.version, bumped)
+            trained = dataclasses.replace(trained, version=bumped)
+    final = base / trained.version
+    root = base / f".{trained.version}.partial-{os.getpid()}"
     root.mkdir(parents=True)
+    try:
+        _write_contents(trained, root, signing_key, created, min_agent_version)
+        if final.exists():  # the same model again, or an explicit replace
+            aside = base / f".{trained.version}.old-{os.getpid()}"
+            os.replace(final, aside)
+            os.replace(root, final)
+            shutil.rmtree(aside)
+        else:
+            os.replace(root, final)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    log.info("wrote %s", final)
+    return final
+
+
+def _write_contents(
+    trained: TrainedModel, root: Path, signing_key: Ed25519PrivateKey, created: str | None, min_agent_version: str
+) -> None:
     model_path = root / trained.file_name
     model_path.write_bytes(trained.model_bytes)
 
@@ -183,8 +257,6 @@ def write_package(
     files = {**manifest.files, MODEL_CARD: hashlib.sha256(card.encode()).hexdigest()}
     manifest = manifest.model_copy(update={"files": files})
     _sign_and_check(root, manifest, signing_key)
-    log.info("wrote %s (%d bytes model)", root, manifest.size)
-    return root
 
 
 EVALUATION_HEADING = "## Gateway-path evaluation"

@@ -162,7 +162,7 @@ def retrain_maintenance(
     }
     if not comparison.better() or semver_key(trained.version) <= semver_key(manifest.version):
         return comparison, None
-    return comparison, write_package(trained, out, load_private_key(DEV_KEY))
+    return comparison, write_package(trained, out, load_private_key(DEV_KEY), on_change="bump")
 
 
 def main(argv: list[str] | None = None) -> int:
