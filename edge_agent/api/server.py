@@ -33,6 +33,17 @@ def _tls_context(config: ApiConfig) -> ssl.SSLContext | None:
     return context
 
 
+def _grpc_importable() -> bool:
+    """False (gRPC off, logged) when this process already holds another copy of the protocol's `inference.*`
+    messages: an agent embedded beside tritonclient.grpc or the kserve SDK. The `edge-agent run` process never is."""
+    try:
+        import edge_agent.api.grpc_server  # noqa: F401
+    except TypeError as exc:  # protobuf refuses a second file defining the same message names
+        log.error("gRPC endpoint off: %s (this process already imported another inference.* gRPC module)", exc)
+        return False
+    return True
+
+
 class ApiServer:
     """Binds both ports at construction (a taken port stops start-up); start() serves, stop() drains."""
 
@@ -69,7 +80,7 @@ class ApiServer:
         front = HttpFrontEnd(self.service, guard, self.metrics, config.max_request_bytes)
         self.http = HttpServer(front, config.host, config.http_port, _tls_context(config))
         self.grpc = None
-        if config.grpc_port is not None:
+        if config.grpc_port is not None and _grpc_importable():
             from edge_agent.api.grpc_server import GrpcServer, InferenceServicer  # grpc loads only when served
 
             tls = (config.tls.cert_file, config.tls.key_file) if config.tls else None
