@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -117,3 +118,18 @@ def package_tar(package: Path) -> bytes:
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         tar.add(package, arcname=f"{package.parent.name}/{package.name}")
     return buffer.getvalue()
+
+
+def inspection_result(
+    i: int, verdict: str = "ok", margin: float = 0.9, model: str = "surface-inspection", version: str = "1.0.0"
+) -> dict[str, Any]:
+    """An inspection result document as a worker hands it to the service (part P{i}, ng parts called scratch)."""
+    return {
+        "ts_ms": 1000 + i,
+        "part_id": f"P{i}",
+        "verdict": verdict,
+        "label": "ok" if verdict == "ok" else "scratch",
+        "scores": {"ok": 0.9},
+        "margin": margin,
+        "model": {"name": model, "version": version, "sha256": "x"},
+    }

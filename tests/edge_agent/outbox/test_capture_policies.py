@@ -11,6 +11,7 @@ from edge_agent.config import load_config
 from edge_agent.config_capture import CapturePolicy
 from edge_agent.errors import ConfigError
 from edge_agent.outbox.capture import HardExampleCapture
+from tests.builders import inspection_result
 
 CONFIG = """
 version: 1
@@ -33,15 +34,7 @@ capture:
 
 
 def _inspection(i: int, model: str, verdict: str = "ok", margin: float = 0.9) -> dict[str, Any]:
-    return {
-        "ts_ms": 1000 + i,
-        "part_id": f"P{i}",
-        "verdict": verdict,
-        "label": "ok" if verdict == "ok" else "scratch",
-        "scores": {"ok": 0.9},
-        "margin": margin,
-        "model": {"name": model, "version": "1.1.0", "sha256": "x"},
-    }
+    return inspection_result(i, verdict, margin, model=model, version="1.1.0")
 
 
 def _health(i: int, state: str, anomaly: bool = False) -> dict[str, Any]:

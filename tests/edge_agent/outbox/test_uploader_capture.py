@@ -14,6 +14,7 @@ from edge_agent.ota.http import CloudUnavailable, HttpResponse
 from edge_agent.outbox.capture import HardExampleCapture
 from edge_agent.outbox.store import Outbox
 from edge_agent.outbox.uploader import InferenceLoad, Uploader, UploaderSettings
+from tests.builders import inspection_result
 
 
 class BatchCloud:
@@ -73,15 +74,7 @@ def test_six_cloud_outages_while_the_line_runs_lose_and_duplicate_nothing(tmp_pa
 
 
 def _result(i: int, verdict: str = "ok", margin: float = 0.9) -> dict[str, object]:
-    return {
-        "ts_ms": 1000 + i,
-        "part_id": f"P{i}",
-        "verdict": verdict,
-        "label": "ok" if verdict == "ok" else "scratch",
-        "scores": {"ok": 0.9},
-        "margin": margin,
-        "model": {"name": "surface-inspection", "version": "1.0.0", "sha256": "x"},
-    }
+    return inspection_result(i, verdict, margin)
 
 
 def test_ng_and_low_margin_inputs_are_captured_within_the_hourly_cap() -> None:
