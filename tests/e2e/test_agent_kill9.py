@@ -100,9 +100,18 @@ def test_every_published_result_reaches_the_cloud_once_across_100_kill_9_of_the_
     agent = AgentProcess(config, tmp_path)
     try:
         # When the whole agent is killed with SIGKILL at a random instant, a hundred times, and restarted each time
-        for _ in range(KILLS):
+        for round_ in range(KILLS):
+            connected_before = agent.log_path.read_text().count("MQTT connected") if agent.log_path.exists() else 0
             agent.start()
-            time.sleep(rng.uniform(0.2, 1.6))
+            if round_ % 10 == 9:
+                # every tenth kill comes while the agent is surely serving and uploading, however slow its start
+                deadline = time.monotonic() + 30
+                while agent.log_path.read_text().count("MQTT connected") <= connected_before:
+                    assert time.monotonic() < deadline and agent.alive(), agent.log()
+                    time.sleep(0.05)
+                time.sleep(rng.uniform(0.5, 1.5))
+            else:
+                time.sleep(rng.uniform(0.2, 1.6))
             assert agent.process is not None and agent.process.poll() is None, agent.log()
             agent.process.kill()
             agent.process.wait(10)
