@@ -17,6 +17,7 @@ from cloud_sync.intake import store_batch, store_payloads
 from cloud_sync.ranges import Unsatisfiable, parse_range
 from cloud_sync.records import decode_batch, interpret
 from cloud_sync.registry import get_version
+from cloud_sync.retention import sample_grace_ms
 from cloud_sync.storage import ByteStream
 from cloud_sync.tables import Device
 from cloud_sync.wire import DesiredOut, ReportIn
@@ -79,7 +80,7 @@ def batches(device_id: str) -> Response:
     if len(body.records) > found.settings.max_batch_records:
         raise PayloadTooLarge(f"{len(body.records)} records; at most {found.settings.max_batch_records} per batch")
     items = [interpret(record) for record in decode_batch(body)]
-    store_payloads(found.engine, found.storage, found.spool, items)
+    store_payloads(found.engine, found.storage, found.spool, items, sample_grace_ms(found.settings))
     with session(found.engine) as db:
         device = require_device(db, device_id)
         db.flush()  # on PostgreSQL this locks the device row: one device's uploads are stored one after another

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from cloud_sync.api_admin import admin
 from cloud_sync.api_data import data_api
 from cloud_sync.api_device import device_api
+from cloud_sync.api_jobs import jobs_api
 from cloud_sync.context import EXTENSION, Services, json_response
 from cloud_sync.db import create_db_engine, migrate
 from cloud_sync.errors import ApiError, StorageError, Unauthorized
@@ -77,6 +78,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Flask:
     app.register_blueprint(admin, url_prefix=API_PREFIX)
     app.register_blueprint(device_api, url_prefix=API_PREFIX)
     app.register_blueprint(data_api, url_prefix=API_PREFIX)
+    app.register_blueprint(jobs_api, url_prefix=API_PREFIX)
     app.register_blueprint(page)
     _register_errors(app)
 
@@ -94,6 +96,12 @@ def create_app(settings: Settings, storage: Storage | None = None) -> Flask:
 
     log.info("cloud-sync app ready (fleet key %s)", signer.key_id)
     return app
+
+
+def services_of(app: Flask) -> Services:
+    """The services an app was built with."""
+    found: Services = app.extensions[EXTENSION]
+    return found
 
 
 def healthy(app: Flask) -> bool:

@@ -6,7 +6,6 @@ import argparse
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cloud_sync import commands, retrain
 from cloud_sync.client import ApiClient
-from cloud_sync.errors import ClientError, CloudSyncError, ConfigError
+from cloud_sync.errors import ClientError, CloudSyncError
 from cloud_sync.export import export
 
 log = logging.getLogger(__name__)
@@ -43,38 +42,11 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from waitress.server import create_server  # only the serve command needs the server
-
-    from cloud_sync.app import create_app, dispose, healthy
+    from cloud_sync.serving import serve  # only the serve command needs the server and the app
     from cloud_sync.settings import Settings
-    from cloud_sync.systemd import Notifier
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.load(args.config, os.environ, host=args.host, port=args.port)
-    app = create_app(settings)
-    try:
-        server = create_server(
-            app,
-            host=settings.host,
-            port=settings.port,
-            threads=settings.threads,
-            max_request_body_size=max(settings.max_upload_bytes, settings.max_batch_bytes) + (1 << 20),
-            ident="cloud-sync",
-        )
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {settings.host}:{settings.port} ({exc.strerror})") from exc
-    notifier = Notifier(os.environ)
-    stop = threading.Event()
-    notifier.notify("READY=1", f"STATUS=listening on {settings.host}:{settings.port}")
-    notifier.start_watchdog(lambda: healthy(app), stop)
-    log.info("cloud-sync listening on http://%s:%d", settings.host, settings.port)
-    try:
-        server.run()
-    finally:
-        stop.set()
-        notifier.notify("STOPPING=1")
-        dispose(app)
-    return 0
+    return serve(Settings.load(args.config, os.environ, host=args.host, port=args.port, workers=args.workers))
 
 
 def _client(args: argparse.Namespace, environ: Mapping[str, str]) -> ApiClient:
@@ -101,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="YAML file of settings (keys as in CLOUD_SYNC_<KEY>, lower case)")
     serve.add_argument("--host", help="listen address (CLOUD_SYNC_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (CLOUD_SYNC_PORT, default 8080)")
+    serve.add_argument("--workers", type=int, help="gunicorn worker processes (CLOUD_SYNC_WORKERS; 0: one waitress)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     serve.set_defaults(handler=_serve)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
@@ -68,12 +69,32 @@ def redact(url: str) -> str:
     return url
 
 
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for PostgreSQL advisory locks (every replica computes the same one)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def advisory_lock(connection: Connection, name: str) -> None:
+    """Hold a transaction-scoped lock on name until commit/rollback (PostgreSQL; SQLite serialises writers anyway)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(name)})
+
+
+def try_advisory_lock(connection: Connection, name: str) -> bool:
+    """Take the transaction-scoped lock on name if no one holds it; False when another replica does."""
+    if connection.dialect.name != "postgresql":
+        return True
+    return bool(connection.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": lock_key(name)}).scalar())
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (a no-op when it is current)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
         with engine.begin() as connection:
+            # replicas and gunicorn workers starting together would otherwise race to create the same tables
+            advisory_lock(connection, "cloud-sync:migrate")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:

@@ -8,6 +8,8 @@ import logging
 import secrets
 from datetime import datetime, timezone
 
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -34,13 +36,14 @@ def iso_ms(value: int | None) -> str | None:
 
 def ensure_group(db: Session, name: str) -> tuple[DeviceGroup, bool]:
     """The group, created when new; the flag says whether it was created."""
+    # INSERT ... ON CONFLICT: two replicas provisioning the first devices of a new group at once both succeed
+    table: Table = DeviceGroup.__table__  # type: ignore[attr-defined]
+    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(name=name, created_ms=now_ms()).on_conflict_do_nothing()
+    created = bool(db.connection().execute(statement).rowcount)
     group = db.get(DeviceGroup, name)
-    if group is not None:
-        return group, False
-    group = DeviceGroup(name=name, created_ms=now_ms())
-    db.add(group)
-    db.flush()
-    return group, True
+    assert group is not None
+    return group, created
 
 
 def list_groups(db: Session) -> list[GroupOut]:

@@ -32,13 +32,22 @@ def _insert(db: Session, table: Table) -> Any:
     return sqlite.insert(table)
 
 
-def store_payloads(engine: Engine, storage: Storage, spool: Path, items: list[Interpreted]) -> None:
-    """Put each new sample's bytes under its content address (before the rows that point at them are written)."""
+def store_payloads(
+    engine: Engine, storage: Storage, spool: Path, items: list[Interpreted], grace_ms: int | None = None
+) -> None:
+    """Put each new sample's bytes under its content address (before the rows that point at them are written).
+
+    Bytes a stored sample has already are not uploaded again; with retention on (grace_ms), only a sample young
+    enough that no prune pass can delete its bytes meanwhile counts.
+    """
     wanted = {item.sample.input_sha256: item.payload for item in items if item.sample and item.payload is not None}
     if not wanted:
         return
+    query = select(Sample.input_sha256).where(col(Sample.input_sha256).in_(list(wanted)))
+    if grace_ms is not None:
+        query = query.where(col(Sample.received_ms) >= now_ms() - grace_ms)
     with session(engine) as db:
-        known = set(db.exec(select(Sample.input_sha256).where(col(Sample.input_sha256).in_(list(wanted)))).all())
+        known = set(db.exec(query).all())
     try:
         spool.mkdir(parents=True, exist_ok=True)
         for digest, payload in wanted.items():

@@ -9,7 +9,7 @@ from collections import Counter
 
 from sqlmodel import Session, col, select
 
-from cloud_sync.db import now_ms
+from cloud_sync.db import advisory_lock, now_ms
 from cloud_sync.errors import Conflict, NotFound
 from cloud_sync.registry import get_version
 from cloud_sync.tables import Device, DeviceGroup, DeviceModel, Rollout, RolloutDevice
@@ -86,6 +86,8 @@ def create(db: Session, spec: RolloutIn) -> Rollout:
     devices = db.exec(select(Device).where(Device.group_name == spec.group).order_by(col(Device.id))).all()
     if not devices:
         raise Conflict(f"group {spec.group} has no devices")
+    # two replicas creating rollouts of one model for one group at once: the second supersedes the first
+    advisory_lock(db.connection(), f"rollout:{spec.group}:{spec.model}")
     sizes = plan_waves(len(devices), spec.canary_percent, spec.wave_percent)
     stamp = now_ms()
     rollout = Rollout(

@@ -69,10 +69,14 @@ def refresh_labels(db: Session, sample_ids: set[int]) -> None:
     if not sample_ids:
         return
     db.flush()
+    # lock the samples (in id order) before reading their labels: a cloud labeller on one replica and a gateway
+    # upload on another would otherwise each compute the current label from half of the history
+    locked = select(Sample).where(col(Sample.id).in_(sample_ids)).order_by(col(Sample.id)).with_for_update()
+    rows = db.exec(locked.execution_options(populate_existing=True)).all()
     found: dict[int, list[SampleLabel]] = {sample_id: [] for sample_id in sample_ids}
     for label in db.exec(select(SampleLabel).where(col(SampleLabel.sample_id).in_(sample_ids))).all():
         found[label.sample_id or 0].append(label)
-    for sample in db.exec(select(Sample).where(col(Sample.id).in_(sample_ids))).all():
+    for sample in rows:
         labels = found.get(sample.id or 0, [])
         cloud = [label for label in labels if label.via == VIA_CLOUD]
         gateway = [label for label in labels if label.via != VIA_CLOUD]

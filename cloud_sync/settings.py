@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from cloud_sync.errors import ConfigError
 
@@ -55,12 +56,58 @@ class Settings(BaseModel):
         description="Largest accepted outbox batch body, in bytes (a sample travels base64 twice: ~1.8x its size)",
     )
     max_batch_records: int = Field(default=10_000, gt=0, description="Most records accepted in one outbox batch")
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="gunicorn worker processes (each with `threads` threads); 0 serves in one waitress process",
+    )
+    jobs: bool = Field(default=True, description="Run the background job loop (retrain jobs, retention) in `serve`")
+    job_poll_s: float = Field(default=5.0, gt=0, description="How often an idle replica looks for queued jobs, seconds")
+    job_lease_s: float = Field(
+        default=60.0, gt=0, description="A running job's lease; a replica that stops renewing it loses the job, seconds"
+    )
+    job_max_attempts: int = Field(default=3, ge=1, description="Claims of one job before it is failed for good")
+    retrain_command: list[str] | None = Field(
+        default=None,
+        description="Command a retrain job runs ({model}, {url}, {job} filled in; the admin token is in "
+        "CLOUD_SYNC_ADMIN_TOKEN); default: cloud-sync retrain MODEL --url URL",
+    )
+    telemetry_retention_days: float | None = Field(
+        default=None, gt=0, description="Delete telemetry ledger rows received longer ago than this; None keeps all"
+    )
+    unlabelled_sample_retention_days: float | None = Field(
+        default=None, gt=0, description="Delete unlabelled samples (row and bytes) received longer ago; None keeps all"
+    )
+    labelled_sample_retention_days: float | None = Field(
+        default=None, gt=0, description="Delete labelled samples (row, labels, bytes) received longer ago; None keeps"
+    )
+    prune_interval_s: float = Field(
+        default=3600.0, gt=0, description="How often one replica applies the retention settings, seconds"
+    )
+
+    @field_validator("retrain_command", mode="before")
+    @classmethod
+    def _command_from_text(cls, value: object) -> object:
+        # a CLOUD_SYNC_RETRAIN_COMMAND variable holds the list as JSON text
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise ValueError('expected a JSON list of strings, e.g. ["python", "train.py", "{model}"]') from exc
+        return value
 
     @model_validator(mode="after")
     def _one_admin_token_source(self) -> Settings:
         if (self.admin_token is None) == (self.admin_token_file is None):
             raise ValueError("set exactly one of admin_token and admin_token_file")
         return self
+
+    @property
+    def local_url(self) -> str:
+        """This replica's own base URL (retrain jobs call back through it)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     @property
     def resolved_database_url(self) -> str:

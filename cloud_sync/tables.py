@@ -133,6 +133,7 @@ class Telemetry(SQLModel, table=True):
         Index("ix_telemetry_device_ts", "device_id", "ts_ms"),
         Index("ix_telemetry_kind_ts", "kind", "ts_ms"),
         Index("ix_telemetry_model_ts", "model_name", "ts_ms"),
+        Index("ix_telemetry_received", "received_ms"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -176,6 +177,7 @@ class Sample(SQLModel, table=True):
         Index("ix_samples_join_part", "device_id", "source", "part_id"),
         Index("ix_samples_model", "model_name", "id"),
         Index("ix_samples_sha256", "input_sha256"),
+        Index("ix_samples_received", "received_ms"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -223,3 +225,23 @@ class SampleLabel(SQLModel, table=True):
     labelled_by: str = Field(max_length=128)
     record_seq: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class RetrainJob(SQLModel, table=True):
+    """A queued retraining run: claimed by one replica (SKIP LOCKED), held by a lease it renews while it runs."""
+
+    __tablename__ = "retrain_jobs"
+    __table_args__ = (Index("ix_retrain_jobs_state", "state", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(max_length=64)
+    quick: bool = False
+    state: str = Field(max_length=16)  # queued, running, succeeded, not_better, failed
+    attempts: int = 0
+    owner: str | None = Field(default=None, max_length=128)
+    lease_expires_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    exit_code: int | None = Field(default=None)
+    output: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    started_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    finished_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

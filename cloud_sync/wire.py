@@ -191,3 +191,27 @@ class ReportIn(_In):
     ts_ms: int = Field(ge=0, description="When the state changed (device clock, ms)")
     rollout_id: int | None = Field(default=None, description="Rollout of the offer")
     detail: dict[str, Any] = Field(default_factory=dict, description="Free-form facts (metrics, versions)")
+
+
+class RetrainJobIn(_In):
+    """Body of POST /retrain-jobs."""
+
+    model: str = Field(pattern=NAME_PATTERN, description="Model to retrain from its labelled field samples")
+    quick: bool = Field(default=False, description="Small synthetic base set (demos, tests)")
+
+
+class RetrainJobOut(BaseModel):
+    """A retrain job and how far it got."""
+
+    id: int = Field(description="Job id")
+    model: str = Field(description="Model being retrained")
+    quick: bool = Field(description="Small synthetic base set")
+    state: str = Field(description="queued, running, succeeded, not_better or failed")
+    attempts: int = Field(description="How often a replica claimed it (more than one: a replica died running it)")
+    owner: str | None = Field(description="host:port/pid of the replica worker that holds (or held) it")
+    lease_expires_ms: int | None = Field(description="When the owner's lease runs out unless renewed")
+    exit_code: int | None = Field(description="Exit status of the retrain command")
+    output: str = Field(description="Tail of the retrain command's output")
+    created_ms: int = Field(description="When it was queued")
+    started_ms: int | None = Field(description="When the latest attempt started")
+    finished_ms: int | None = Field(description="When it finished")
