@@ -17,6 +17,10 @@ from edge_agent.baseline.store import BaselineStore
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.ingest.images import ImageLimits
+from edge_agent.line.engine import LineEngine
+from edge_agent.line.opcua import OpcUaSource
+from edge_agent.line.persist import LineStateFile
+from edge_agent.line.tracker import OPCUA_PREFIX, LineTracker
 from edge_agent.loading import load_model
 from edge_agent.model_manager import ModelManager
 from edge_agent.mqtt import MqttClient, MqttSettings
@@ -107,6 +111,9 @@ class Agent:
                 missing.append(asset.id)
         if missing:
             raise ConfigError(f"assets {missing} name no model and models.maintenance is not set")
+        self.line_tracker: LineTracker | None = None
+        if config.line.units:
+            self.line_tracker = LineTracker(config.line, emit=lambda kind, **detail: self.service.event(kind, **detail))
         image_limits = ImageLimits()  # one set of limits: the MQTT thread's header check and the workers' decode
         self.service = AgentService(
             Topics(config.gateway.ns, config.gateway.id),
@@ -120,7 +127,9 @@ class Agent:
             outbox=self.outbox,
             capture=HardExampleCapture(config.capture),
             frame_limits=image_limits,
+            line=self.line_tracker,
         )
+        self.line, self.opcua = self._build_line(config)
         defaults = {a.id: AssetDefaults(a.bearing, a.rpm) for a in config.assets}
         self.baselines = BaselineManager(
             BaselineStore(config.baseline_dir()),
@@ -219,6 +228,31 @@ class Agent:
         self.web_app = create_app(self.web_view, web, environ=env, collectors=collectors)  # reads secrets now
         self.web: ServerHandle | None = None
 
+    def _build_line(self, config: AgentConfig) -> tuple[LineEngine | None, OpcUaSource | None]:
+        """The line KPI engine over the tracker, and the OPC UA source when units read opcua: tags."""
+        tracker = self.line_tracker
+        if tracker is None:
+            return None, None
+        engine = LineEngine(
+            config.line,
+            config.gateway.ns,
+            tracker,
+            LineStateFile(config.store.path.parent / "line-state.json"),
+            publish=self.service.publish_retained,
+            upstream=self.service.upstream,
+        )
+        nodes = [ref[len(OPCUA_PREFIX) :] for ref, _ in tracker.refs() if ref.startswith(OPCUA_PREFIX)]
+        if not nodes or config.line.opcua is None:
+            return engine, None
+        source = OpcUaSource(
+            config.line.opcua,
+            nodes,
+            on_tag=tracker.tag,
+            on_connection=lambda connected, detail: tracker.connection("opcua", connected),
+            on_problem=lambda node, detail: tracker.problem(f"opcua:{node}", "opcua_node", detail),
+        )
+        return engine, source
+
     def _build_api(
         self, config: AgentConfig, env: Mapping[str, str], assets: dict[str, AssetDefaults], limits: ImageLimits
     ) -> ApiServer | None:
@@ -290,6 +324,10 @@ class Agent:
         if self.api is not None:
             self.api.start()
         self.store.start()
+        if self.line is not None:
+            self.line.start()  # before MQTT: the first sample must find the resumed timeline
+        if self.opcua is not None:
+            self.opcua.start()
         self.baselines.start()  # before the workers: the first window must find its asset's baseline loaded
         for pool in self.pools:
             pool.start()
@@ -330,6 +368,7 @@ class Agent:
                 log.info("ready in %.2f s", now - started)
             self.service.tick()
             self._baseline_tick()
+            self._line_tick()
             if now - last_pointer_check >= 2.0:
                 last_pointer_check = now
                 self.follow_pointers()
@@ -351,6 +390,14 @@ class Agent:
         except Exception:  # operator requests and progress saves must never stop the main loop
             log.exception("baseline housekeeping failed")
 
+    def _line_tick(self) -> None:
+        if self.line is None:
+            return
+        try:
+            self.line.tick()
+        except Exception:  # a KPI computation must never stop the main loop
+            log.exception("line KPI tick failed")
+
     def stop(self) -> None:
         """Drain the queues, publish offline, disconnect, flush the store."""
         self.notifier.stopping()
@@ -368,6 +415,10 @@ class Agent:
         for pool in self.pools:
             pool.join(10.0)
         self.baselines.flush()  # the commissioning windows since the last save
+        if self.opcua is not None:
+            self.opcua.stop()
+        if self.line is not None:
+            self.line.save()  # a restart resumes the shift's totals from here
         self.outbox.flush()  # the last results are published once committed: before MQTT says offline
         offline = json.dumps({"state": "offline", "gateway": self.config.gateway.id, "reason": "stopped"})
         self.mqtt.stop(self.service.topics.status, offline.encode())

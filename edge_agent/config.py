@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from edge_agent.config_api import ApiConfig
 from edge_agent.config_baseline import BaselineConfig, BaselineOverride, BaselineTuning, merged_tuning
 from edge_agent.config_capture import CapturePolicy
+from edge_agent.config_line import LineConfig
 from edge_agent.contracts import BearingGeometry
 from edge_agent.errors import ConfigError
 
@@ -230,6 +231,7 @@ class AgentConfig(_Section):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="Store-and-forward to the cloud")
     capture: CapturePolicy = Field(default_factory=CapturePolicy, description="Hard-example capture policy")
     baseline: BaselineConfig = Field(default_factory=BaselineConfig, description="Per-asset healthy baselines")
+    line: LineConfig = Field(default_factory=LineConfig, description="Line performance (OEE) from PLC data")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging")
 
     @model_validator(mode="after")

@@ -47,6 +47,19 @@ class TagSource(Protocol):
         """Topic filters to subscribe to."""
 
 
+class LineInput(Protocol):
+    """The line KPI tracker's inputs: tag values, this agent's verdicts and broker connection changes."""
+
+    def tag(self, update: TagUpdate) -> None:
+        """A tag value from MQTT or Sparkplug."""
+
+    def verdict(self, camera: str, verdict: str, ts_ms: int) -> None:
+        """An inspection verdict."""
+
+    def connection(self, source: str, connected: bool) -> None:
+        """The broker connection changed."""
+
+
 @dataclass(frozen=True)
 class Topics:
     """Every topic of one gateway, derived from the namespace and gateway id."""
@@ -114,6 +127,7 @@ class AgentService:
         outbox: Outbox | None = None,
         capture: HardExampleCapture | None = None,
         frame_limits: ImageLimits | None = None,
+        line: LineInput | None = None,
     ) -> None:
         self.topics = topics
         self.cameras = dict(cameras)
@@ -127,6 +141,7 @@ class AgentService:
         self.outbox = outbox
         self.capture = capture
         self.frame_limits = frame_limits
+        self.line = line
         self.tags: dict[tuple[str, str], TagUpdate] = {}
         self.publisher: Publisher | None = None
         self.broker_connected = False
@@ -268,11 +283,15 @@ class AgentService:
             self._problem("malformed", stream, message.topic, exc)
             return
         self.tags[(asset, tag)] = update
+        if self.line is not None:
+            self.line.tag(update)
         self.stats.count("processed", stream)
 
     def _apply_tag_output(self, output: Any) -> None:
         for update in output.updates:
             self.tags[(update.asset, update.tag)] = update
+            if self.line is not None:
+                self.line.tag(update)
         if output.updates:
             self.stats.count("processed", "sparkplug", len(output.updates))
         for topic, payload in output.publish:
@@ -311,6 +330,8 @@ class AgentService:
             captured = self.capture.consider(item.source, item.payload, content_type, document)
             if captured is not None:
                 self._sample(captured[1], item.payload)
+        if kind == "inspection" and self.line is not None:
+            self.line.verdict(item.source, document["verdict"], int(document["ts_ms"]))
         self.stats.count("processed", item.stream)
         self.stats.observe(kind, document["latency_ms"])
         model = document["model"]
@@ -346,6 +367,8 @@ class AgentService:
         """Broker connection changes: publish the retained online status on every (re)connect."""
         self.broker_connected = connected
         self.broker_detail = detail
+        if self.line is not None:
+            self.line.connection("mqtt", connected)
         if connected:
             self.publish_status()
 
@@ -360,6 +383,11 @@ class AgentService:
             "queues": {"frames": len(self.frames), "windows": len(self.windows)},
             "totals": {k: self.stats.total(k) for k in ("received", "processed", "dropped", "malformed", "failed")},
         }
+
+    def publish_retained(self, topic: str, payload: bytes) -> None:
+        """Publish a retained QoS 1 document (line KPIs per shift)."""
+        if self.publisher is not None:
+            self.publisher.publish(topic, payload, qos=1, retain=True)
 
     def publish_status(self, state: str = "online") -> None:
         """Publish the status document, retained."""
