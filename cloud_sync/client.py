@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -124,10 +125,22 @@ class ApiClient:
         _, answer = self._send(request)
         return _decode(answer)
 
-    def fetch(self, path: str) -> bytes:
-        """GET a path and return the body as bytes (sample contents)."""
-        _, answer = self._send(urllib.request.Request(f"{self.base_url}/api/v1{path}", method="GET"))
-        return answer
+    def download(self, path: str, out: IO[bytes]) -> str:
+        """GET a path and stream the body into out in chunks (never all in memory); returns its sha256."""
+        request = urllib.request.Request(f"{self.base_url}/api/v1{path}", method="GET")
+        request.add_header("Authorization", f"Bearer {self.token}")
+        digest = hashlib.sha256()
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                while chunk := response.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except urllib.error.HTTPError as exc:
+            raise _refused(exc) from exc
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ClientError(f"cannot reach cloud-sync at {self.base_url}: {reason}") from exc
+        return digest.hexdigest()
 
     def upload(self, path: str, file: Path, progress: ProgressLine) -> tuple[int, Any]:
         """POST a file as application/x-tar, reporting progress; returns status and decoded answer."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -46,36 +46,37 @@ def manifest_line(sample: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+def _temporary(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+
+
+def _download(client: ApiClient, sample: dict[str, Any], target: Path) -> None:
+    """Stream the sample's bytes into a temporary file, check the sha256, rename into place."""
+    temporary = _temporary(target)
     try:
-        temporary.write_bytes(data)
+        with temporary.open("wb") as out:
+            digest = client.download(f"/samples/{sample['id']}/content", out)
+        expected = sample["input_sha256"]
+        if digest != expected:
+            raise ClientError(f"sample {sample['id']}: the bytes have sha256 {digest}, expected {expected}")
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
 
 
-def _download(client: ApiClient, sample: dict[str, Any], target: Path) -> None:
-    data = client.fetch(f"/samples/{sample['id']}/content")
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sample["input_sha256"]:
-        raise ClientError(f"sample {sample['id']}: the bytes have sha256 {digest}, expected {sample['input_sha256']}")
-    _write_atomically(target, data)
-
-
-def _samples(client: ApiClient, query: dict[str, Any]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
+def _samples(client: ApiClient, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The selected samples page by page (by id): one page in memory at a time, whatever the dataset size."""
     after_id = 0
     while True:
         page = client.call("GET", "/samples?" + urlencode({**query, "after_id": after_id, "limit": PAGE}))
-        found.extend(page)
+        yield from page
         if len(page) < PAGE:
-            return found
+            return
         after_id = int(page[-1]["id"])
 
 
 def export(client: ApiClient, args: argparse.Namespace) -> int:
-    """Write DIR/manifest.jsonl and DIR/files/; files already present are not fetched again."""
+    """Write DIR/manifest.jsonl and DIR/files/ as the samples stream in; files already present are not fetched."""
     out: Path = args.out
     files = out / FILES
     try:
@@ -87,24 +88,30 @@ def export(client: ApiClient, args: argparse.Namespace) -> int:
         query["labelled"] = "true"
     if args.since_ms is not None:
         query["since_ms"] = args.since_ms
-    fetched = present = 0
-    entries = []
+    fetched = present = total = labelled = 0
+    manifest = out / MANIFEST
+    temporary = _temporary(manifest)
     try:
-        for sample in _samples(client, query):
-            target = files / file_name(sample)
-            if target.is_file():
-                present += 1
-            else:
-                _download(client, sample, target)
-                fetched += 1
-            entries.append(manifest_line(sample))
-        text = "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in entries)
-        _write_atomically(out / MANIFEST, text.encode())
+        # the manifest is written line by line into a temporary file and renamed at the end: readers see the
+        # previous complete manifest or the new one
+        with temporary.open("w", encoding="utf-8") as lines:
+            for sample in _samples(client, query):
+                target = files / file_name(sample)
+                if target.is_file():
+                    present += 1
+                else:
+                    _download(client, sample, target)
+                    fetched += 1
+                lines.write(json.dumps(manifest_line(sample), sort_keys=True) + "\n")
+                total += 1
+                labelled += sample["label"] is not None
+        os.replace(temporary, manifest)
     except OSError as exc:
         raise ClientError(f"--out {out}: cannot write the dataset ({exc.strerror or exc})") from exc
-    labelled = sum(1 for entry in entries if entry["label"] is not None)
+    finally:
+        temporary.unlink(missing_ok=True)
     print(
-        f"exported {len(entries)} samples of {args.model} ({labelled} labelled) to {out}: "
+        f"exported {total} samples of {args.model} ({labelled} labelled) to {out}: "
         f"{fetched} files downloaded, {present} already present"
     )
     return 0
