@@ -73,14 +73,21 @@ class PostgresCluster:
             "--no-sync",
         )
         self._run("mkdir", str(sockets))
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the (initialised) server and wait until it accepts connections."""
         options = (
-            f"-p {self.port} -k {sockets} -c listen_addresses=127.0.0.1 -F "
+            f"-p {self.port} -k {self.root / 'sock'} -c listen_addresses=127.0.0.1 -F "
             "-c full_page_writes=off -c synchronous_commit=off -c max_connections=200"
         )
         pg_ctl = str(self.bindir / "pg_ctl")
-        self._run(
-            pg_ctl, "-D", str(data), "-l", str(self.root / "server.log"), "-w", "-t", "30", "-o", options, "start"
-        )
+        data, log = str(self.root / "data"), str(self.root / "server.log")
+        self._run(pg_ctl, "-D", data, "-l", log, "-w", "-t", "30", "-o", options, "start")
+
+    def stop_server(self) -> None:
+        """Stop the server (fast: connections are cut), keeping its files (a database restart)."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
 
     def stop(self) -> None:
         """Stop the server at once and delete its files."""

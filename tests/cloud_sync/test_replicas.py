@@ -68,7 +68,7 @@ def _cluster(root: Path, postgres: PostgresCluster, s3_endpoint: str) -> Iterato
         yield replicas, postgres.url(database).replace("+psycopg", ""), runs
     finally:
         for replica in replicas:
-            replica.stop()
+            replica.kill()  # nothing is checked after the test: no need to wait for a graceful stop
         postgres.drop_database(database)
 
 
@@ -309,3 +309,44 @@ def test_a_retrain_job_runs_on_one_replica_and_survives_that_replica_being_kille
     lines = runs.read_text().splitlines()
     # one run was cut short, one finished; never two at once
     assert [line.split()[0] for line in lines] == ["start", "start", "done"]
+
+
+def test_replicas_answer_503_while_postgresql_restarts_and_recover_without_a_restart_of_their_own(
+    shared: tuple[list[Replica], str, Path], postgres: PostgresCluster
+) -> None:
+    # given replicas whose connection pools hold connections to PostgreSQL
+    replicas = shared[0]
+    token = _add_devices(replicas[0].url, "restart", 1, "restart")["restart-00"]
+    path, headers = "/api/v1/devices/restart-00/batches", bearer(token)
+    for replica in replicas:
+        assert httpx.get(f"{replica.url}/api/v1/devices/restart-00/desired", headers=headers).status_code == 200
+    # when PostgreSQL stops, then a gateway's upload gets a clear 503 it retries later, not a hang or a 500
+    postgres.stop_server()
+    try:
+        answer = httpx.post(f"{replicas[0].url}{path}", json={"records": [inspection(1)]}, headers=headers)
+        assert answer.status_code == 503 and answer.json()["error"] == "database_unavailable"
+        assert httpx.get(f"{replicas[1].url}/readyz").status_code == 503
+    finally:
+        postgres.start_server()
+    # and once it is back, both replicas serve again (stale pooled connections are replaced), nothing duplicated
+    for replica in replicas:
+        answer = httpx.post(f"{replica.url}{path}", json={"records": [inspection(1)]}, headers=headers, timeout=30)
+        assert answer.status_code == 200, answer.text
+    assert httpx.get(f"{replicas[1].url}/readyz").status_code == 200
+
+
+def test_a_token_replaced_through_one_replica_stops_working_on_the_other_at_once(
+    shared: tuple[list[Replica], str, Path],
+) -> None:
+    # given a gateway whose token works on both replicas
+    (a, b), _, _ = shared
+    old = _add_devices(a.url, "revoked", 1, "revoked")["revoked-00"]
+    desired = "/api/v1/devices/revoked-00/desired"
+    assert httpx.get(f"{b.url}{desired}", headers=bearer(old)).status_code == 200
+    # when an operator replaces the token through replica A
+    answer = httpx.post(f"{a.url}/api/v1/devices/revoked-00/token", headers=ADMIN, timeout=30)
+    assert answer.status_code == 200
+    # then replica B refuses the old token with 401 (no cache) and accepts the new one
+    refused = httpx.get(f"{b.url}{desired}", headers=bearer(old))
+    assert refused.status_code == 401 and refused.json()["error"] == "unauthorized"
+    assert httpx.get(f"{b.url}{desired}", headers=bearer(answer.json()["token"])).status_code == 200
