@@ -53,6 +53,11 @@ def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
 
 def retrain(client: ApiClient, args: argparse.Namespace) -> int:
     """Export, retrain against the newest registered version, print the comparison, publish if better."""
+    if args.queue:
+        # a replica's job loop runs it (exactly one replica; picked up again if that replica dies)
+        job = client.call("POST", "/retrain-jobs", {"model": args.model, "quick": args.quick})
+        print(f"retrain job {job['id']} queued for {args.model}; follow it with GET /api/v1/retrain-jobs/{job['id']}")
+        return 0
     url, token = client.base_url, client.token
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="cloud-sync-retrain-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -94,4 +99,5 @@ def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser.add_argument("--quick", action="store_true", help="small synthetic base set (demos, tests)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", help="where the dataset and candidate go (default: a new temp dir)")
+    parser.add_argument("--queue", action="store_true", help="queue it as a job for the service instead of here")
     parser.set_defaults(remote=retrain)

@@ -45,7 +45,9 @@ class Settings(BaseModel):
     admin_token_file: Path | None = Field(default=None, description="File holding the admin token (first line)")
     host: str = Field(default="127.0.0.1", description="Address the HTTP server listens on")
     port: int = Field(default=8080, ge=0, le=65535, description="TCP port the HTTP server listens on")
-    threads: int = Field(default=8, ge=1, le=256, description="Worker threads of the HTTP server")
+    threads: int = Field(
+        default=8, ge=1, le=256, description="Threads of the HTTP server (per gunicorn worker process when workers > 0)"
+    )
     max_upload_bytes: int = Field(
         default=512 * 1024 * 1024, gt=0, description="Largest accepted model package tar, in bytes"
     )

@@ -109,3 +109,17 @@ def test_keygen_writes_a_private_key_only_its_owner_can_read(
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert key.with_suffix(".pub").read_text().startswith("-----BEGIN PUBLIC KEY-----")
     assert run(capsys, "keygen", "--out", str(key))[0] == 2
+
+
+def test_retrain_queue_leaves_the_run_to_the_service_and_refuses_an_unpublished_model(
+    live_url: str, published: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    remote = ("--url", live_url, "--token", ADMIN_TOKEN)
+    # when an operator queues a retraining of a published model
+    code, out, err = run(capsys, "retrain", MODEL, "--queue", "--quick", *remote)
+    # then a job waits for a replica's job loop (none runs in this test), and the CLI says how to follow it
+    assert code == 0, err
+    assert "retrain job 1 queued for line-qi" in out
+    # and a model nobody published is refused with the reason
+    code, _, err = run(capsys, "retrain", "no-such-model", "--queue", *remote)
+    assert code == 1 and "HTTP 409 conflict: no version of no-such-model is published" in err
