@@ -71,13 +71,20 @@ class Kpis:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: seconds rounded to ms, losses in minutes too."""
-        out = {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items() if k != "extra"}
+        out = {k: _rounded(k, v) for k, v in asdict(self).items() if k != "extra"}
         out["losses_min"] = {name: round(getattr(self, f"{name}_s") / 60, 3) for name in LOSSES}
         return {**out, **self.extra}
 
 
 LOSSES = ("breakdowns", "setup", "other_stops", "small_stops", "reduced_speed", "defects", "startup_rejects")
 SUMMED = tuple(f.name for f in fields(Kpis) if f.type in ("float", "int"))
+
+
+def _rounded(name: str, value: Any) -> Any:
+    """Seconds to the millisecond, ratios to 1e-6."""
+    if not isinstance(value, float):
+        return value
+    return round(value, 3 if name.endswith("_s") or name == "throughput_per_h" else 6)
 
 
 def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:

@@ -16,6 +16,7 @@ from edge_agent.ingest.tags import QUALITY_BAD, QUALITY_GOOD, TagUpdate
 
 log = logging.getLogger(__name__)
 SOURCE = "opcua"
+QUEUE_SIZE = 4096
 
 
 class OpcUaError(EdgeAgentError):
@@ -102,7 +103,12 @@ class OpcUaSource:
                 except (ua.UaError, ValueError) as exc:
                     self._on_problem(node_id, f"node {node_id} unavailable: {exc}")
             if nodes:
-                await subscription.subscribe_data_change(nodes)
+                # a deep queue per item: a burst of changes between two publishes must all arrive, in order; and a
+                # new source timestamp with the same value is news too (a PLC's heartbeat, a state confirmed after
+                # a reconnect), which the default trigger (status or value) would drop; subscribe_data_change
+                # takes no filter, hence _subscribe
+                trigger = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
+                await subscription._subscribe(nodes, mfilter=trigger, queuesize=QUEUE_SIZE)
             self._set_connected(True, f"subscribed to {len(nodes)} of {len(self.node_ids)} nodes")
             while not self._stop.is_set():
                 await asyncio.sleep(min(1.0, self.config.reconnect_s))

@@ -42,8 +42,10 @@ class UnitTimeline:
     def set_state(self, ts_ms: int, state: str) -> None:
         """A state sample (already mapped; 'unknown' for an unmapped PLC value)."""
         if self.state is None:
-            # never before what is already closed: a resent old sample must not overlap the known timeline
-            ts_ms = max(ts_ms, self.last_ms)
+            if self.last_ms > 0 and ts_ms <= self.last_ms:
+                # a value from before the loss (an OPC UA initial value after a reconnect, a retained message):
+                # it does not say what happened since, so the unit stays unknown until a newer sample
+                return
             self.state, self.open_start, self.last_ms, self.known_since = state, ts_ms, ts_ms, ts_ms
             return
         if state != self.state:
@@ -120,6 +122,7 @@ class UnitTimeline:
             "count_ms": self.count_ms,
             "open": [self.open_start, self.last_ms, self.state, self.product] if self.state is not None else None,
             "product": self.product,
+            "last_ms": self.last_ms,
         }
 
     def restore(self, document: dict[str, Any]) -> None:
@@ -134,4 +137,7 @@ class UnitTimeline:
             start, last, state, product = opened
             if int(last) > int(start):
                 self.segments.append(Segment(int(start), int(last), str(state), product))
+            self.last_ms = int(last)
+        # samples at or before this (an OPC UA initial value after the restart) say nothing about the gap
+        self.last_ms = max(self.last_ms, int(document.get("last_ms", 0)))
         self.state = None
