@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_agent.api import ApiServer
 from edge_agent.baseline.manager import AssetPlan, BaselineManager
@@ -50,6 +50,10 @@ from edge_agent.web import (
     create_app,
     serve_in_thread,
 )
+from edge_agent.web.line import LineCollector, line_blueprint
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 Pipeline = QualityInspector | HealthMonitor
@@ -224,8 +228,14 @@ class Agent:
         )
         self.web_settings = web
         self.api = self._build_api(config, env, defaults, image_limits)
-        collectors = [self.api.metrics] if self.api is not None else []
-        self.web_app = create_app(self.web_view, web, environ=env, collectors=collectors)  # reads secrets now
+        collectors: list[Collector] = [self.api.metrics] if self.api is not None else []
+        blueprints = []
+        if self.line is not None:
+            collectors.append(LineCollector(self.line))
+            blueprints.append(line_blueprint(self.line))
+        self.web_app = create_app(  # reads secrets now
+            self.web_view, web, environ=env, collectors=collectors, blueprints=blueprints
+        )
         self.web: ServerHandle | None = None
 
     def _build_line(self, config: AgentConfig) -> tuple[LineEngine | None, OpcUaSource | None]:

@@ -45,6 +45,7 @@ class LineEngine:
         self._upstream = upstream
         self._wall = wall
         self.shift: ShiftWindow | None = None
+        self.closed: ShiftWindow | None = None
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.latest: dict[str, dict[str, Any]] = {}
         self._last_publish = self._last_save = self._last_upstream = -1e18
@@ -103,7 +104,7 @@ class LineEngine:
                 self.history.setdefault(unit_id, []).append(document)
                 del self.history[unit_id][:-HISTORY]
             log.info("shift %s closed: line OEE %s", self.shift.id, documents[LINE_UNIT]["shift"]["kpi"]["oee"])
-            self.shift = None
+            self.closed, self.shift = self.shift, None
             self.save()
         if current is not None and (self.shift is None or current.id != self.shift.id):
             self.shift = current  # also backwards: the first samples of a replay or a backfill
@@ -126,6 +127,8 @@ class LineEngine:
 
     def compute(self, now: int, shift: ShiftWindow | None = None, final: bool = False) -> dict[str, dict[str, Any]]:
         """KPI documents per unit and for the line (_line): the shift so far (or closed) and the rolling window."""
+        if shift is None and self.shift is None and self.closed is not None:
+            shift, final = self.closed, True  # between shifts the last one stays on show, as closed
         shift = shift or self.shift
         rolling = (now - int(self.config.rolling_window_s * 1000), now)
         per_shift: dict[str, Kpis] = {}
@@ -166,6 +169,10 @@ class LineEngine:
         with self.tracker.lock:
             items = list(self.tracker.problems.items())
         return {kind: n for (uid, kind), n in items if uid == unit_id or unit_id == LINE_UNIT}
+
+    def documents(self) -> dict[str, dict[str, Any]]:
+        """The latest KPI documents (status page, /metrics)."""
+        return dict(self.latest)
 
     def trend(self, unit_id: str, hours: int = 24) -> list[dict[str, Any]]:
         """Hourly OEE of the last hours (from the kept timeline) for the status page."""

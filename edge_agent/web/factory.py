@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, jsonify, render_template, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 from werkzeug.exceptions import HTTPException
@@ -60,6 +60,7 @@ def create_app(
     credentials: Credentials | None = None,
     clock: Callable[[], float] = time.time,
     collectors: Sequence[Collector] = (),
+    blueprints: Sequence[Blueprint] = (),
 ) -> Flask:
     """The status page app; secrets are read from settings (and $CREDENTIALS_DIRECTORY) now, not at import."""
     creds = credentials or load_credentials(settings, os.environ if environ is None else environ)
@@ -76,6 +77,8 @@ def create_app(
     guard = Guard(settings, creds, clock)
     guard.install(app)
     app.register_blueprint(api_blueprint(view, settings.refresh_s))
+    for blueprint in blueprints:  # other services' pages behind the same login (line performance)
+        app.register_blueprint(blueprint)
     app.after_request(_secure_headers)
     app.register_error_handler(HTTPException, _http_error)
     registry = metrics_registry(view)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -129,6 +130,18 @@ class Shift:
         up()
         self.send(self.line.snapshot())
 
+    def outputs(self) -> dict[str, Any]:
+        """What the agent shows besides MQTT: /metrics, the waterfall SVG, and the outbox streams for cloud-sync."""
+        assert self.agent.web is not None
+        base = f"http://127.0.0.1:{self.agent.web.port}"
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+        with urllib.request.urlopen(f"{base}/api/v1/line/press-1/waterfall.svg", timeout=5) as response:
+            svg = response.read().decode()
+        self.agent.outbox.flush()
+        streams = {record.stream for record in self.agent.outbox.batch(10_000, 64 * 1024 * 1024)}
+        return {"metrics": metrics, "svg": svg, "streams": streams}
+
     def stop(self) -> None:
         self.agent.stop()
         self.client.stop()
@@ -181,6 +194,7 @@ def test_a_shift_with_outages_rollover_reset_and_a_restart_matches_ground_truth(
         shift.send(shift.line.closing_counts())
         shift.feed.send(shift.line.snapshot())  # the first samples of the next shift close this one
         _wait(lambda: set(shift.probe.final) >= ALL | {"_line"}, "the final shift documents", timeout=30)
+        outputs = shift.outputs()
     finally:
         shift.stop()
 
@@ -196,4 +210,8 @@ def test_a_shift_with_outages_rollover_reset_and_a_restart_matches_ground_truth(
         assert kpi["planned_downtime_s"] == pytest.approx(900, abs=1)
         assert kpi["small_stops"] == len(truth.micro_stops)
     print("agent vs truth (%):", report)
+    # and the shift is on /metrics, on the status page's waterfall and in the outbox for cloud-sync
+    assert 'edge_agent_line_kpi_ratio{kpi="oee",unit="press-1",window="shift"}' in outputs["metrics"]
+    assert "<title>setup: " in outputs["svg"] and "OEE " in outputs["svg"]
+    assert {f"line/{unit}" for unit in ALL | {"_line"}} <= outputs["streams"]
     assert shift.probe.final["_line"]["shift"]["id"].startswith("early@")

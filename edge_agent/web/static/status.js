@@ -260,7 +260,42 @@
     }
   }
 
+  // Line performance: a waterfall and an hourly OEE trend per unit, server-side SVGs refreshed every 10 s.
+  const lineCharts = new Map();
+  let lineRefreshedAt = 0;
+
+  function loadChart(img, url) {
+    const next = new Image(); // off-screen first, so the chart never flickers blank
+    next.onload = () => { img.src = next.src; };
+    next.src = `${url}?t=${Date.now()}`;
+  }
+
+  async function refreshLine() {
+    if (Date.now() - lineRefreshedAt < 10000) return;
+    lineRefreshedAt = Date.now();
+    const response = await api("/api/v1/line");
+    const section = document.getElementById("line-section");
+    if (!response.ok) { section.hidden = true; return; } // no line configured
+    const units = Object.keys((await response.json()).units).sort();
+    section.hidden = units.length === 0;
+    const holder = document.getElementById("line");
+    for (const unit of units) {
+      let pair = lineCharts.get(unit);
+      if (!pair) {
+        pair = [el("img", null, "chart"), el("img", null, "chart")];
+        pair[0].alt = `loss waterfall of ${unit}`;
+        pair[1].alt = `OEE trend of ${unit}`;
+        for (const img of pair) { img.width = 420; img.height = 170; holder.appendChild(img); }
+        lineCharts.set(unit, pair);
+      }
+      const base = `/api/v1/line/${encodeURIComponent(unit)}`;
+      loadChart(pair[0], `${base}/waterfall.svg`);
+      loadChart(pair[1], `${base}/trend.svg`);
+    }
+  }
+
   async function refresh() {
+    refreshLine().catch(() => {}); // never holds up the rest of the page
     try {
       const [status, inspections] = await Promise.all([
         api("/api/v1/status").then((r) => r.json()),

@@ -1,0 +1,104 @@
+"""Line performance on the status page and /metrics: JSON, the loss waterfall and OEE trend SVGs, gauges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from flask import Blueprint, Response, abort, jsonify, request
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from edge_agent.web.line_charts import trend_svg, waterfall_svg
+
+STATES = ("running", "idle", "blocked", "starved", "fault", "planned_stop", "changeover", "unknown")
+FACTORS = ("availability", "performance", "quality", "oee")
+LOSSES = ("breakdowns", "setup", "other_stops", "small_stops", "reduced_speed", "defects", "startup_rejects")
+
+
+class LineView(Protocol):
+    """What the line pages read: the latest KPI documents per unit and the hourly trend."""
+
+    def documents(self) -> dict[str, dict[str, Any]]:
+        """Latest KPI document per unit id (and _line)."""
+
+    def trend(self, unit_id: str, hours: int = 24) -> list[dict[str, Any]]:
+        """Hourly KPIs, oldest first."""
+
+
+def line_blueprint(view: LineView) -> Blueprint:
+    """Routes under /api/v1/line."""
+    api = Blueprint("line", __name__, url_prefix="/api/v1/line")
+
+    def _document(unit: str) -> dict[str, Any]:
+        document = view.documents().get(unit)
+        if document is None:
+            abort(404, description=f"unknown line unit {unit!r}")
+        return document
+
+    @api.get("")
+    def documents() -> Response:
+        """Every unit's latest KPI document (shift so far and rolling window)."""
+        return jsonify(units=view.documents())
+
+    @api.get("/<unit>/waterfall.svg")
+    def waterfall(unit: str) -> Response:
+        """The loss waterfall of the current shift (?window=rolling for the rolling window)."""
+        document = _document(unit)
+        if request.args.get("window") == "rolling":
+            kpi, title = document["rolling"]["kpi"], f"last {document['rolling']['window_s'] / 60:.0f} min"
+        else:
+            shift = document.get("shift") or {}
+            kpi, title = shift.get("kpi"), f"shift {shift.get('id', '-')}"
+        return Response(waterfall_svg(unit, kpi, title), mimetype="image/svg+xml")
+
+    @api.get("/<unit>/trend.svg")
+    def trend(unit: str) -> Response:
+        """Hourly OEE over the last day."""
+        _document(unit)
+        return Response(trend_svg(unit, view.trend(unit)), mimetype="image/svg+xml")
+
+    return api
+
+
+class LineCollector(Collector):
+    """edge_agent_line_* gauges from the latest KPI documents, read at every scrape."""
+
+    def __init__(self, view: LineView) -> None:
+        self._view = view
+
+    def collect(self) -> Iterator[Metric]:
+        """Factors and losses per unit and window, parts, unknown time, the current state and input problems."""
+        factor = GaugeMetricFamily(
+            "edge_agent_line_kpi_ratio", "ISO 22400-2 factor (0-1)", labels=["unit", "window", "kpi"]
+        )
+        loss = GaugeMetricFamily(
+            "edge_agent_line_loss_seconds", "Six big losses (+ other stops)", labels=["unit", "window", "loss"]
+        )
+        unknown = GaugeMetricFamily("edge_agent_line_unknown_seconds", "Time without data", labels=["unit", "window"])
+        parts = GaugeMetricFamily(
+            "edge_agent_line_parts", "Parts counted in the window", labels=["unit", "window", "kind"]
+        )
+        state = GaugeMetricFamily("edge_agent_line_state", "1 for the unit's current state", labels=["unit", "state"])
+        problems = GaugeMetricFamily(
+            "edge_agent_line_input_problems", "Bad line input so far", labels=["unit", "problem"]
+        )
+        for unit, document in sorted(self._view.documents().items()):
+            windows = [("rolling", document["rolling"]["kpi"])]
+            if document.get("shift"):
+                windows.append(("shift", document["shift"]["kpi"]))
+            for window, kpi in windows:
+                for name in FACTORS:
+                    if kpi.get(name) is not None:
+                        factor.add_metric([unit, window, name], kpi[name])
+                for name in LOSSES:
+                    loss.add_metric([unit, window, name], kpi[f"{name}_s"])
+                unknown.add_metric([unit, window], kpi["unknown_s"])
+                parts.add_metric([unit, window, "good"], kpi["good"])
+                parts.add_metric([unit, window, "reject"], kpi["reject"])
+            if unit != "_line":
+                for name in STATES:
+                    state.add_metric([unit, name], float((document.get("state") or "unknown") == name))
+                for problem, count in document.get("problems", {}).items():
+                    problems.add_metric([unit, problem], count)
+        yield from (factor, loss, unknown, parts, state, problems)
