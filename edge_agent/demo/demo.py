@@ -10,9 +10,10 @@ import threading
 import time
 from pathlib import Path
 
-from edge_agent.config import parse_config
+from edge_agent.config import GatewayConfig, parse_config
 from edge_agent.demo.demo_cloud import start_cloud
 from edge_agent.demo.demo_loop import MissRate, RetrainLoop
+from edge_agent.demo.demo_plc import DemoPlc, prepare_demo_plc
 from edge_agent.demo.devbroker import DevBroker
 from edge_agent.errors import EdgeAgentError
 
@@ -78,6 +79,7 @@ def run_demo(duration_s: float | None = None, web_port: int = 8080, loop: bool =
     agent = None
     camera = None
     simulator = None
+    demo_plc: DemoPlc | None = None
     cloud = None
     try:
         cloud = start_cloud(state_dir / "cloud", "demo-gw", "line-1")
@@ -101,6 +103,10 @@ def run_demo(duration_s: float | None = None, web_port: int = 8080, loop: bool =
             for asset in document["assets"]:
                 if asset["id"] == "motor-1":
                     asset["baseline"] = {"enabled": False}
+        plc_client: list[MqttClient] = []  # the PLC simulator publishes through the line simulator's client
+        ns = GatewayConfig.model_validate(document["gateway"]).ns
+        demo_plc = prepare_demo_plc(lambda topic, body: plc_client[0].publish(topic, body, qos=1), ns)
+        document["line"] = demo_plc.section
         config = parse_config(document, "demo config")
         agent = Agent(config)
         agent.start()
@@ -138,6 +144,8 @@ def run_demo(duration_s: float | None = None, web_port: int = 8080, loop: bool =
         scorer.truth = simulator.truth
         retrain_loop = RetrainLoop(simulator, cloud.url, cloud.admin_token, state_dir / "retrain") if loop else None
         simulator.start()
+        plc_client.append(camera)
+        demo_plc.runner.start()
         ns = config.gateway.ns
         print(f"broker:        mqtt://127.0.0.1:{broker.port}  (mosquitto_sub -p {broker.port} -t '{ns}/#' -v)")
         print(f"results:       {ns}/inspection/+/result and {ns}/maintenance/+/health")
@@ -148,6 +156,8 @@ def run_demo(duration_s: float | None = None, web_port: int = 8080, loop: bool =
         print(f"               --url {cloud.url} --token {cloud.admin_token})")
         print("faults appear over time: pump-1 outer race at 30 s, fan-1 looseness (never trained) at 45 s,")
         print("pump-2 imbalance at 60 s. Ctrl-C stops everything.")
+        print(f"line KPIs:     {ns}/line/+/kpi (retained; press-1 and weld-2 on MQTT tags, pack-3 on OPC UA")
+        print(f"               {demo_plc.plc.url}); 2 h of history replayed at 60x, then real time")
         started = time.monotonic()
         last_report = started
         while not stop.wait(1.0):
@@ -169,6 +179,8 @@ def run_demo(duration_s: float | None = None, web_port: int = 8080, loop: bool =
     finally:
         if simulator:
             simulator.stop()
+        if demo_plc:
+            demo_plc.stop()
         if camera:
             camera.stop()
         if agent:

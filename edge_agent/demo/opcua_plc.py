@@ -106,6 +106,14 @@ class OpcUaPlc:
             self._values[key] = value
             await self._nodes[key].write_value(value)
 
+    async def _cancel_rest(self) -> None:
+        """Cancel the server's leftover session tasks, so closing the loop destroys nothing pending."""
+        current = asyncio.current_task()
+        rest = [task for task in asyncio.all_tasks() if task is not current]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+
     def stop(self) -> None:
         """Stop the server and its loop (an outage, or the end)."""
         if self._loop is None:
@@ -113,6 +121,7 @@ class OpcUaPlc:
         if self._server is not None:
             self._call(self._server.stop())
             self._server = None
+        self._call(self._cancel_rest())
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(5)

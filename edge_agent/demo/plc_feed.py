@@ -88,7 +88,8 @@ class PlcRunner:
     def stop(self) -> None:
         """Stop stepping."""
         self._stop.set()
-        self._thread.join(5)
+        if self._thread.ident is not None:
+            self._thread.join(5)
 
     def _run(self) -> None:
         began = self._wall()
