@@ -38,8 +38,9 @@ class UnitConfig(_Section):
 
     id: str = Field(pattern=UNIT_ID, description="Work unit id, used in topics and metrics")
     state_tag: str = Field(
-        description="Tag that carries the PLC state: 'ASSET/TAG' for MQTT ({ns}/sensor/ASSET/TAG) and Sparkplug "
-        "(device id/metric name), or 'opcua:NODEID' (e.g. opcua:ns=2;s=Press1.State)"
+        description="Tag that carries the PLC state: 'ASSET/TAG' for MQTT ({ns}/sensor/ASSET/TAG), "
+        "'sparkplug:NODE[/DEVICE]:METRIC' for Sparkplug B, 'opcua:NODEID' (e.g. opcua:ns=2;s=Press1.State); "
+        "the other tag keys take the same forms"
     )
     states: dict[str, LineState] = Field(
         description="PLC state value (as text: 1, RUN, true) -> state; unknown values are counted as unknown time"

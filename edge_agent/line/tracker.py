@@ -17,14 +17,19 @@ from edge_agent.line.unit import UnitTimeline
 
 log = logging.getLogger(__name__)
 OPCUA_PREFIX = "opcua:"
+SPARKPLUG_PREFIX = "sparkplug:"
 REPORT_INTERVAL_S = 60.0
 Emit = Callable[..., None]
 
 
 def tag_key(ref: str) -> tuple[str, str]:
-    """'ASSET/TAG' -> (ASSET, TAG); 'opcua:NODEID' -> ('opcua', NODEID), as the OPC UA adapter reports them."""
+    """(asset, tag) as the ingest reports a reference: 'ASSET/TAG' (MQTT), 'sparkplug:NODE[/DEVICE]:METRIC'
+    (metric names may hold slashes), 'opcua:NODEID' -> ('opcua', NODEID) as the OPC UA adapter reports them."""
     if ref.startswith(OPCUA_PREFIX):
         return "opcua", ref[len(OPCUA_PREFIX) :]
+    if ref.startswith(SPARKPLUG_PREFIX):
+        asset, _, metric = ref[len(SPARKPLUG_PREFIX) :].partition(":")
+        return asset, metric
     asset, _, tag = ref.partition("/")
     return asset, tag
 
@@ -49,12 +54,15 @@ class LineTracker:
         self._max_at = 0.0
         self.dirty = False
 
-    def _route(self, unit: UnitConfig) -> None:
+    @staticmethod
+    def _roles(unit: UnitConfig) -> list[tuple[str, str]]:
         roles = [(unit.state_tag, "state")]
         if unit.counters is not None:
             roles += [(ref, role) for role, ref in unit.counters.model_dump().items() if role != "rollover" and ref]
-        roles += [(ref, role) for role, ref in (("part", unit.part_tag), ("product", unit.product_tag)) if ref]
-        for ref, role in roles:
+        return roles + [(ref, role) for role, ref in (("part", unit.part_tag), ("product", unit.product_tag)) if ref]
+
+    def _route(self, unit: UnitConfig) -> None:
+        for ref, role in self._roles(unit):
             self.routes.setdefault(tag_key(ref), []).append((unit.id, role))
         if unit.inspection_camera:
             self.cameras.setdefault(unit.inspection_camera, []).append(unit.id)
@@ -62,9 +70,8 @@ class LineTracker:
     def refs(self) -> list[tuple[str, str]]:
         """(tag reference, role) of every routed tag, opcua: references spelled as configured."""
         out = []
-        for (asset, tag), routes in self.routes.items():
-            ref = f"{OPCUA_PREFIX}{tag}" if asset == "opcua" else f"{asset}/{tag}"
-            out += [(ref, role) for _, role in routes]
+        for unit in self.config.units:
+            out += [(ref, role) for ref, role in self._roles(unit)]
         return out
 
     def now_ms(self) -> int:
