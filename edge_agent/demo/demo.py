@@ -84,7 +84,8 @@ def run_demo(duration_s: float | None = None, web_port: int = 8080, loop: bool =
     try:
         cloud = start_cloud(state_dir / "cloud", "demo-gw", "line-1")
         gateway_models = state_dir / "models"
-        for package in sorted((REPO / "models").glob("*/*/manifest.json")):
+        # real NAME/VERSION folders only: an agent run against models/ may have left a gitignored current -> link
+        for package in sorted(p for p in (REPO / "models").glob("*/*/manifest.json") if not p.parent.is_symlink()):
             shutil.copytree(package.parent, gateway_models / package.parent.parent.name / package.parent.name)
             cloud.publish(package.parent)
         document = demo_config(

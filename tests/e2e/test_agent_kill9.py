@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import sqlite3
 import threading
 import time
@@ -68,9 +69,12 @@ def _outbox_count(path: Path) -> int:
         return int(db.execute("SELECT COUNT(*) FROM records").fetchone()[0])
 
 
-def _agent_config(base: dict[str, Any], url: str, token_file: Path) -> dict[str, Any]:
-    # one camera and no assets: a start takes a second, so a hundred kills fit in the suite's budget
+def _agent_config(base: dict[str, Any], url: str, token_file: Path, models: Path) -> dict[str, Any]:
+    # one camera and no assets: a start takes a second, so a hundred kills fit in the suite's budget. The packages
+    # are copied: an agent that talks to a cloud manages its models folder (pointers), which must not be the repo's
+    shutil.copytree(Path(base["models"]["dir"]) / "surface-inspection", models / "surface-inspection", symlinks=True)
     return base | {
+        "models": {**base["models"], "dir": str(models)},
         "gateway": {"id": "gw-1", "site": "demo-plant", "line": "line-1"},
         "cameras": [{"id": "cam-1", "model": "surface-inspection"}],
         "assets": [],
@@ -91,7 +95,7 @@ def test_every_published_result_reaches_the_cloud_once_across_100_kill_9_of_the_
     )
     token_file = tmp_path / "device-token"
     token_file.write_text(answer.get_json()["token"])
-    config = _agent_config(agent_config, url, token_file)
+    config = _agent_config(agent_config, url, token_file, tmp_path / "models")
     historian = Probe(broker.port, "plant-historian", [f"{NS}/inspection/#"], persistent=True)
     camera = Camera(broker.port, fps=25)
     camera.start()
