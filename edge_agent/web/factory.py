@@ -98,6 +98,7 @@ def create_app(
             gateway=identity.gateway,
             agent_version=identity.agent_version,
             login_required=settings.login_required,
+            line_page="line" in app.blueprints,  # the line section polls only when the agent has a line
         )
 
     @app.get("/livez")

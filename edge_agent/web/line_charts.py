@@ -6,7 +6,7 @@ from html import escape
 from typing import Any
 
 WIDTH, HEIGHT = 420, 170
-_LEFT, _RIGHT, _TOP, _BOTTOM = 34, 8, 24, 34
+_LEFT, _RIGHT, _TOP, _BOTTOM = 34, 8, 32, 34
 _STEPS = (
     ("breakdowns", "break-\ndowns", "#c62828"),
     ("setup", "setup", "#ef6c00"),
@@ -74,7 +74,7 @@ def waterfall_svg(unit: str, kpi: dict[str, Any] | None, title: str) -> str:
     oee = kpi.get("oee")
     unknown = kpi.get("unknown_s", 0) / 60
     header = f"{unit} {title}: OEE {oee * 100:.1f}%" if oee is not None else f"{unit} {title}"
-    parts.append(_text(_LEFT, 14, f"{header} · minutes · unknown {unknown:.0f} min", "start", 11))
+    parts.append(_text(_LEFT, 14, f"{header} · min · unknown {unknown:.0f}", "start", 11))
     return "".join([*parts, "</svg>"])
 
 

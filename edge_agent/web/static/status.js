@@ -270,8 +270,10 @@
     next.src = `${url}?t=${Date.now()}`;
   }
 
+  const LINE_PAGE = document.querySelector('meta[name="line-page"]').content === "on";
+
   async function refreshLine() {
-    if (Date.now() - lineRefreshedAt < 10000) return;
+    if (!LINE_PAGE || Date.now() - lineRefreshedAt < 10000) return;
     lineRefreshedAt = Date.now();
     const response = await api("/api/v1/line");
     const section = document.getElementById("line-section");
