@@ -59,7 +59,7 @@ def _cluster(root: Path, postgres: PostgresCluster, s3_endpoint: str) -> Iterato
             "workers": 2,
             "threads": 4,
             "job_poll_s": 0.2,
-            "job_lease_s": 1.5,
+            "job_lease_s": 3.0,  # renewed every second: generous for a loaded CI machine
             "retrain_command": [sys.executable, "-c", JOB, "{job}", str(runs)],
         },
     )

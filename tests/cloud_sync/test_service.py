@@ -87,7 +87,7 @@ def test_the_migrated_schema_matches_the_table_models(app: Flask) -> None:
     migrate(engine)
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
-        assert MigrationContext.configure(connection).get_current_revision() == "0002"
+        assert MigrationContext.configure(connection).get_current_revision() == "0003"
     assert "alembic_version" in inspect(engine).get_table_names()
 
 
