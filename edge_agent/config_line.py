@@ -125,7 +125,7 @@ class LineConfig(_Section):
         default=300.0, ge=0, description="Rejects within this long after a changeover ends are start-up rejects"
     )
     rolling_window_s: float = Field(default=3600.0, gt=0, description="Length of the rolling KPI window")
-    publish_interval_s: float = Field(default=10.0, gt=0, description="How often KPIs are computed and published")
+    publish_interval_s: float = Field(default=30.0, gt=0, description="How often KPIs are computed and published")
     upstream_interval_s: float = Field(default=900.0, gt=0, description="How often running KPIs go to cloud-sync")
     save_interval_s: float = Field(default=5.0, gt=0, description="How often the timeline is saved (restart loss)")
     max_future_s: float = Field(default=5.0, ge=0, description="Tags stamped further ahead than this are refused")

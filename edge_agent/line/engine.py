@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import time
@@ -65,6 +66,8 @@ class LineEngine:
             return
         with self.tracker.lock:
             self.tracker.resume_clock(int(saved.get("clock_ms", 0)))
+            for uid, kind, n in saved.get("problems", []):  # counted bad input is a shift's record too
+                self.tracker.problems[(str(uid), str(kind))] += int(n)
             for unit_id, document in saved.get("units", {}).items():
                 if unit_id in self.tracker.units:
                     self.tracker.units[unit_id].restore(document)
@@ -113,7 +116,10 @@ class LineEngine:
         beat = unit.config.heartbeat_s
         with self.tracker.lock:
             segments = unit.view(now, int(3 * beat * 1000) if beat else None)
-            parts = list(unit.parts)
+            # parts are in time order: only the window's slice is summed (a day is kept, an hour is rolled)
+            lo = bisect.bisect_left(unit.parts, window[0], key=lambda part: part.ts_ms)
+            hi = bisect.bisect_left(unit.parts, window[1], key=lambda part: part.ts_ms)
+            parts = unit.parts[lo:hi]
         breaks = self.calendar.breaks_between(*window)
         return compute_kpis(
             segments,
@@ -209,6 +215,7 @@ class LineEngine:
                 "units": {uid: unit.to_json() for uid, unit in self.tracker.units.items()},
                 "history": self.history,
                 "clock_ms": now,
+                "problems": [[uid, kind, n] for (uid, kind), n in self.tracker.problems.items()],
                 "shift": None
                 if self.shift is None
                 else {

@@ -8,6 +8,7 @@ from typing import Any
 from edge_agent.config_line import UnitConfig
 from edge_agent.line.kpi import UNKNOWN, PartCount, Segment
 
+BUCKET_MS = 10_000  # parts are kept per 10 s: shift and break bounds fall on whole minutes, so none straddles one
 GOOD_VALUES = frozenset({"ok", "good", "true", "1", "pass"})
 
 
@@ -81,6 +82,11 @@ class UnitTimeline:
         if good == 0 and reject == 0:
             return
         known = self.state not in (None, UNKNOWN) and self.known_since <= (ts_ms if since_ms is None else since_ms)
+        last = self.parts[-1] if self.parts else None
+        if last and (last.product, last.known, last.ts_ms // BUCKET_MS) == (self.product, known, ts_ms // BUCKET_MS):
+            # one record per 10 s bucket: a shift of 1 Hz counters stays small to keep, save and sum
+            self.parts[-1] = PartCount(last.ts_ms, last.good + good, last.reject + reject, last.product, known)
+            return
         self.parts.append(PartCount(ts_ms, good, reject, self.product, known))
 
     def counter(self, tag: str, ts_ms: int, value: int) -> tuple[int, str | None, int]:

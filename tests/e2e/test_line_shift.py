@@ -209,6 +209,9 @@ def test_a_shift_with_outages_rollover_reset_and_a_restart_matches_ground_truth(
         assert kpi["unknown_s"] == pytest.approx(600, abs=5)
         assert kpi["planned_downtime_s"] == pytest.approx(900, abs=1)
         assert kpi["small_stops"] == len(truth.micro_stops)
+    # and the counter's rollover (before the restart) and reset (after it) are on the record
+    assert shift.probe.final["press-1"]["problems"]["counter_rollover"] >= 1
+    assert shift.probe.final["press-1"]["problems"]["counter_reset"] >= 1
     print("agent vs truth (%):", report)
     # and the shift is on /metrics, on the status page's waterfall and in the outbox for cloud-sync
     assert 'edge_agent_line_kpi_ratio{kpi="oee",unit="press-1",window="shift"}' in outputs["metrics"]
