@@ -20,6 +20,7 @@ from edge_agent.line.unit import UnitTimeline
 log = logging.getLogger(__name__)
 KEEP_MS = 26 * 3600 * 1000  # a day of timeline for the trend, plus a long shift
 HISTORY = 60  # closed shifts kept per unit for the trend
+TREND_CACHE_S = 60.0  # a day of hourly KPIs for every unit is too much to redo at every page refresh
 Publish = Callable[[str, bytes], None]
 Upstream = Callable[[str, str, dict[str, Any]], None]
 
@@ -49,6 +50,7 @@ class LineEngine:
         self.closed: ShiftWindow | None = None
         self.history: dict[str, list[dict[str, Any]]] = {}
         self.latest: dict[str, dict[str, Any]] = {}
+        self._trends: dict[tuple[str, int], tuple[float, list[dict[str, Any]]]] = {}
         self._last_publish = self._last_save = self._last_upstream = -1e18
 
     def topic(self, unit_id: str) -> str:
@@ -181,7 +183,15 @@ class LineEngine:
         return dict(self.latest)
 
     def trend(self, unit_id: str, hours: int = 24) -> list[dict[str, Any]]:
-        """Hourly OEE of the last hours (from the kept timeline) for the status page."""
+        """Hourly OEE of the last hours (from the kept timeline) for the status page, recomputed once a minute."""
+        cached = self._trends.get((unit_id, hours))
+        if cached is not None and self._wall() - cached[0] < TREND_CACHE_S:
+            return cached[1]
+        points = self._trend(unit_id, hours)
+        self._trends[(unit_id, hours)] = (self._wall(), points)
+        return points
+
+    def _trend(self, unit_id: str, hours: int) -> list[dict[str, Any]]:
         now = self.tracker.now_ms()
         top = now - now % 3_600_000 + 3_600_000
         points = []
