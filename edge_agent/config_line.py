@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 LineState = Literal["running", "idle", "blocked", "starved", "fault", "planned_stop", "changeover"]
 UNIT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-LINE_UNIT = "_line"  # the pseudo unit id the line aggregate is published under
+LINE_UNIT = "all"  # the reserved unit id the line aggregate is published under (a valid cloud-sync stream source)
 
 
 class _Section(BaseModel):

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from edge_agent.config_line import LINE_UNIT
 from edge_agent.web.line_charts import trend_svg, waterfall_svg
 
 STATES = ("running", "idle", "blocked", "starved", "fault", "planned_stop", "changeover", "unknown")
@@ -20,7 +21,7 @@ class LineView(Protocol):
     """What the line pages read: the latest KPI documents per unit and the hourly trend."""
 
     def documents(self) -> dict[str, dict[str, Any]]:
-        """Latest KPI document per unit id (and _line)."""
+        """Latest KPI document per unit id (and LINE_UNIT for the line)."""
 
     def trend(self, unit_id: str, hours: int = 24) -> list[dict[str, Any]]:
         """Hourly KPIs, oldest first."""
@@ -96,7 +97,7 @@ class LineCollector(Collector):
                 unknown.add_metric([unit, window], kpi["unknown_s"])
                 parts.add_metric([unit, window, "good"], kpi["good"])
                 parts.add_metric([unit, window, "reject"], kpi["reject"])
-            if unit != "_line":
+            if unit != LINE_UNIT:
                 for name in STATES:
                     state.add_metric([unit, name], float((document.get("state") or "unknown") == name))
                 for problem, count in document.get("problems", {}).items():

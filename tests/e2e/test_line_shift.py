@@ -5,6 +5,7 @@ simulator's ground truth within 0.5 percentage points, outages are unknown time,
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import urllib.request
@@ -15,8 +16,10 @@ from typing import Any
 
 import pytest
 
+from cloud_sync.wire_data import STREAM_PATTERN
 from edge_agent.app import Agent
 from edge_agent.config import parse_config
+from edge_agent.config_line import LINE_UNIT
 from edge_agent.demo.devbroker import DevBroker, free_port
 from edge_agent.demo.opcua_plc import OpcUaPlc
 from edge_agent.demo.plc_feed import PlcFeed, line_section
@@ -193,7 +196,7 @@ def test_a_shift_with_outages_rollover_reset_and_a_restart_matches_ground_truth(
         shift.run_to(SHIFT_S)
         shift.send(shift.line.closing_counts())
         shift.feed.send(shift.line.snapshot())  # the first samples of the next shift close this one
-        _wait(lambda: set(shift.probe.final) >= ALL | {"_line"}, "the final shift documents", timeout=30)
+        _wait(lambda: set(shift.probe.final) >= ALL | {LINE_UNIT}, "the final shift documents", timeout=30)
         outputs = shift.outputs()
     finally:
         shift.stop()
@@ -216,5 +219,7 @@ def test_a_shift_with_outages_rollover_reset_and_a_restart_matches_ground_truth(
     # and the shift is on /metrics, on the status page's waterfall and in the outbox for cloud-sync
     assert 'edge_agent_line_kpi_ratio{kpi="oee",unit="press-1",window="shift"}' in outputs["metrics"]
     assert "<title>setup: " in outputs["svg"] and "OEE " in outputs["svg"]
-    assert {f"line/{unit}" for unit in ALL | {"_line"}} <= outputs["streams"]
-    assert shift.probe.final["_line"]["shift"]["id"].startswith("early@")
+    line_streams = {f"line/{unit}" for unit in ALL | {LINE_UNIT}}
+    assert line_streams <= outputs["streams"]
+    assert all(re.match(STREAM_PATTERN, stream) for stream in line_streams)  # cloud-sync takes them
+    assert shift.probe.final[LINE_UNIT]["shift"]["id"].startswith("early@")
