@@ -19,6 +19,7 @@ from edge_agent.demo.demo import demo_config
 from edge_agent.demo.devbroker import DevBroker
 
 REPO = Path(__file__).resolve().parents[2]
+SRC_INSIDE = "/srv/edge-agent-src"  # where the namespace sees the repository
 SYSTEMD = Path("/lib/systemd/systemd")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 UNIT = "edge-agent.service"
@@ -63,8 +64,10 @@ mount -t tmpfs -o mode=0755 tmpfs "$scratch/layers"
 mkdir "$scratch/layers/root-upper" "$scratch/layers/root-work" "$scratch/layers/repo-upper" "$scratch/layers/repo-work"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$scratch/layers/root-upper,workdir=$scratch/layers/root-work" "$root"
 # The overlay of / does not reach into other filesystems, and the clone may live on one (pip builds in-tree).
+# It goes to a fixed path: where the clone lives (CI: maybe under /tmp) may be covered by the mounts below.
+mkdir -p "$root/srv/edge-agent-src"
 mount -t overlay overlay -o "lowerdir=$repo,upperdir=$scratch/layers/repo-upper,workdir=$scratch/layers/repo-work" \
-    "$root$repo"
+    "$root/srv/edge-agent-src"
 mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
 # Read-only, as in nspawn: systemd-sysctl and systemd-binfmt then skip instead of setting the host kernel's knobs.
 for entry in sys sysrq-trigger; do
@@ -280,7 +283,7 @@ def _host_paths() -> dict[str, bool]:
 
 
 def _make(system: BootedSystemd, *target: str, timeout: float = 150) -> str:
-    result = system.run("make", "-C", str(REPO), *target, env={"TRUST_DEV_KEY": "1"}, timeout=timeout)
+    result = system.run("make", "-C", SRC_INSIDE, *target, env={"TRUST_DEV_KEY": "1"}, timeout=timeout)
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"make {' '.join(target)} failed:\n{output[-4000:]}{system.diagnosis()}"
     return output
