@@ -31,7 +31,7 @@ system-deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-DEBIAN_PACKAGES := mosquitto postgresql chromium chromium-driver
+DEBIAN_PACKAGES := mosquitto postgresql chromium chromium-driver systemd util-linux
 
 lint: venv
 	$(VENV)/bin/ruff check .
