@@ -129,8 +129,9 @@ class Outbox:
         """Queue a record; the future gives its seq once durable (None if the budget made it a drop).
 
         `then(seq)` runs in the writer thread right after the record's commit (also with None when it was dropped
-        or the write failed), and the writer commits at once instead of on its interval: for work that may only
-        happen once the record is safe, such as publishing the result it holds.
+        or the write failed); such records are committed at once when the writer is idle and every busy_interval_s
+        under load, not on the interval: for work that may only happen once the record is safe, such as
+        publishing the result it holds.
         """
         done: Future[int | None] = Future()
         item = _Pending(stream, PRIORITIES.index(priority), ts_ms or int(time.time() * 1000), body, done, then)
