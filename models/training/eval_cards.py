@@ -30,8 +30,11 @@ def inspection_section(inspection: dict[str, Any], name: str, command: str) -> s
     lines = [EVALUATION_HEADING, "", f"`{command}` (frames decoded and preprocessed by the agent's own code)", ""]
     for world, title in (
         ("training_generator", "Training generator, held-out seeds"),
-        ("clean_room", "Clean-room generator (models/evaluation, never seen in training)"),
+        ("clean_room", "Clean-room generator (models/evaluation/surface_world, never seen in training)"),
+        ("clean_room_plant", "Second clean-room generator (models/evaluation/plant_surfaces, written after 1.1.0)"),
     ):
+        if world not in inspection:
+            continue
         w = inspection[world]
         m = w[name]
         lines += [

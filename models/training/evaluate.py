@@ -13,7 +13,7 @@ from edge_agent.app import build_pipeline
 from edge_agent.pipelines.maintenance import HealthMonitor
 from edge_agent.signing import load_private_key
 from models.training.eval_cards import card_sections
-from models.training.eval_surface_worlds import cleanroom_images, inspection_report, training_images
+from models.training.eval_surface_worlds import cleanroom_images, inspection_report, plant_images, training_images
 from models.training.eval_vibration_worlds import absolute_report, baseline_report, cleanroom_known
 from models.training.package import DEV_KEY, record_evaluation
 
@@ -23,6 +23,7 @@ HELD_OUT_SURFACE_SEED = 90_001
 HELD_OUT_VIBRATION_SEED = 90_002
 CLEANROOM_SURFACE_SEED = 70_001
 CLEANROOM_VIBRATION_SEED = 70_003
+PLANT_SURFACE_SEED = 70_005
 INSPECTION = ("surface-inspection", "surface-inspection-onnx")
 
 
@@ -33,7 +34,7 @@ def _latest(name: str) -> Path:
 
 
 def evaluate_inspection(n_per_class: int, packages: dict[str, Path]) -> dict[str, Any]:
-    """Both inspection packages on the same frames of each generator, every class at every size 128-1024 px."""
+    """Both inspection packages on the same frames of all three generators, every class at every size 128-1024 px."""
     return {
         "training_generator": {
             "seed": HELD_OUT_SURFACE_SEED,
@@ -42,6 +43,10 @@ def evaluate_inspection(n_per_class: int, packages: dict[str, Path]) -> dict[str
         "clean_room": {
             "seed": CLEANROOM_SURFACE_SEED,
             **inspection_report(packages, KEYS, cleanroom_images(CLEANROOM_SURFACE_SEED, n_per_class)),
+        },
+        "clean_room_plant": {
+            "seed": PLANT_SURFACE_SEED,
+            **inspection_report(packages, KEYS, plant_images(PLANT_SURFACE_SEED, n_per_class)),
         },
     }
 
