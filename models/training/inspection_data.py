@@ -61,7 +61,7 @@ FAINT_DEFECTS = DefectSpec(
     crack_width_px=(0.7, 2.0),
     crack_contrast=(24.0, 42.0),
     stain_diameter=(0.07, 0.26),
-    stain_contrast=(9.0, 18.0),
+    stain_contrast=(11.0, 18.0),
 )
 FAINT_SHARE = 0.5  # of the training defects
 # training class mix: a quarter ok frames (the false rejects; every frame may carry hard negatives)

@@ -61,9 +61,16 @@ def _turned(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     r = np.hypot(xs - np.float32(cx), ys - np.float32(cy))
     r0, r1 = float(r.min()), float(r.max())
-    profile = rng.standard_normal(int(r1 - r0) + 8).astype(np.float32)
-    groove = float(rng.uniform(0.3, 1.5)) * scale
-    profile = cv2.GaussianBlur(profile[None, :], (0, 0), sigmaX=groove)[0]
+    if rng.random() < 0.5:
+        # a constant feed per revolution cuts periodic grooves: a tool profile repeated every feed
+        feed = float(rng.uniform(1.5, 8.0)) * scale
+        phase = 2 * np.pi * np.arange(int(r1 - r0) + 8, dtype=np.float32) / np.float32(feed)
+        profile = np.sin(phase) + np.float32(rng.uniform(0.0, 0.6)) * np.sin(2 * phase + np.float32(rng.uniform(0, 6)))
+        profile = profile.astype(np.float32)
+    else:
+        profile = rng.standard_normal(int(r1 - r0) + 8).astype(np.float32)
+        groove = float(rng.uniform(0.3, 1.5)) * scale
+        profile = cv2.GaussianBlur(profile[None, :], (0, 0), sigmaX=groove)[0]
     bands = cv2.GaussianBlur(rng.standard_normal(profile.size).astype(np.float32)[None, :], (0, 0), 8 * scale)[0]
     profile = profile / (profile.std() + 1e-6) + 0.5 * bands / (bands.std() + 1e-6)
     out = np.interp(r - r0, np.arange(profile.size, dtype=np.float32), profile).astype(np.float32)
@@ -115,6 +122,15 @@ def texture(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarr
             layer = _blasted(rng, height, width)
         out += _unit(layer) * np.float32(1.0 if rank == 0 else rng.uniform(0.3, 0.8))
     return _unit(out), "+".join(names[i] for i in picks)
+
+
+def waviness(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Unit-std surface waviness: the long-wavelength undulation (ISO 4287) every machined part carries.
+
+    Its wavelengths (10-50% of the width) overlap a stain's size, so the model must learn that an
+    undulation spread over the whole part is benign and a single compact blotch is not.
+    """
+    return smooth_noise(rng, height, width, float(rng.uniform(0.05, 0.25)) * width)
 
 
 def illumination(rng: np.random.Generator, height: int, width: int, peak: float) -> np.ndarray:

@@ -17,14 +17,15 @@ import numpy as np
 from edge_agent.ingest.images import decode_image
 from models.training.surface_defect_shapes import WIDE_DEFECTS, WIDE_RENDERERS
 from models.training.surface_defects import REF_WIDTH, DefectSpec
-from models.training.surface_textures import hard_negatives, illumination, texture
+from models.training.surface_textures import hard_negatives, illumination, texture, waviness
 
 # how a camera (or the software in front of it) brought the frame to its size
 _RESAMPLERS = (cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_NEAREST)
 WIDE_RANGES: dict[str, tuple[float, float]] = {
     "mean_grey": (65.0, 195.0),
     "light_peak": (0.0, 0.3),
-    "texture_sigma": (0.8, 7.5),
+    "texture_sigma": (0.8, 10.0),
+    "waviness_sigma": (0.0, 4.5),
     "noise_sigma": (0.0, 8.0),
     "blur_sigma_at_256": (0.0, 1.4),
     "jpeg_quality": (60.0, 97.0),
@@ -32,6 +33,7 @@ WIDE_RANGES: dict[str, tuple[float, float]] = {
 PNG_SHARE = 0.2
 COLOUR_SHARE = 0.3
 RESAMPLE_SHARE = 0.3
+WAVINESS_SHARE = 0.6
 RENDER_MAX_PX = 512
 
 
@@ -72,6 +74,9 @@ def generate_wide(
     }
     tex, p["texture"] = texture(rng, rh, rw)
     scene: np.ndarray = np.float32(p["mean_grey"]) + np.float32(p["texture_sigma"]) * tex
+    if rng.random() < WAVINESS_SHARE:
+        p["waviness_sigma"] = float(rng.uniform(*WIDE_RANGES["waviness_sigma"]))
+        scene += np.float32(p["waviness_sigma"]) * waviness(rng, rh, rw)
     nuisance, kinds = hard_negatives(rng, rh, rw, "brush" in str(p["texture"]))
     p["hard_negatives"] = "+".join(kinds) or "none"
     scene += nuisance

@@ -50,7 +50,7 @@ from models.training.surfaces import CLASSES, domain_dict
 
 logger = logging.getLogger(__name__)
 
-VERSION = "1.1.0"
+VERSION = "1.2.0"
 LOW_MARGIN = 0.2
 SELFTEST_ITEMS = 32
 
