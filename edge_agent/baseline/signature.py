@@ -9,6 +9,7 @@ from functools import lru_cache
 import numpy as np
 
 from edge_agent.errors import InputError
+from edge_agent.fft_sizes import smooth_ceil
 
 G_MM_S2 = 9806.65  # 1 g in mm/s^2
 ORDER_TOLERANCE = 0.03  # speed ripple and slip move a shaft-order line by a few percent
@@ -102,7 +103,10 @@ def _peak(amplitude: np.ndarray, df: float, centre: float, half: float) -> tuple
 def _envelope_floor(spec: np.ndarray, n: int, k1: int, k2: int) -> float:
     """Median of the squared-envelope amplitude spectrum of bins k1..k2 (g^2): the bearing noise floor."""
     width = k2 - k1 + 1
-    m = 2 * width  # the squared envelope spans twice the band: 2L baseband samples hold it unaliased
+    # The squared envelope spans twice the band: 2L baseband samples hold it unaliased. The length is rounded up
+    # to a fast FFT size (2L is often twice a prime: 4x slower than the rest of the signature together); the
+    # envelope is then sampled a little finer over the same duration, so its bins keep their frequencies.
+    m = smooth_ceil(2 * width)
     base = np.zeros(m, dtype=np.complex128)
     base[:width] = spec[k1 : k2 + 1]
     # ifft divides by m; the analytic band signal is (2/n) sum X_k e^(i w t), so rescale by 2m/n.
@@ -111,7 +115,8 @@ def _envelope_floor(spec: np.ndarray, n: int, k1: int, k2: int) -> float:
     env -= env.mean()
     w = _hann(m)
     amplitude = np.abs(np.fft.rfft(env * w)) * (2.0 / w.sum())
-    return float(np.median(amplitude[1:])) if amplitude.size > 1 else 0.0
+    # the bins up to twice the band, where the envelope has content (past it, padding would pull the median down)
+    return float(np.median(amplitude[1 : width + 1])) if amplitude.size > 1 else 0.0
 
 
 def machine_signature(samples: np.ndarray, fs_hz: float, rpm: float) -> MachineSignature:
@@ -126,7 +131,7 @@ def machine_signature(samples: np.ndarray, fs_hz: float, rpm: float) -> MachineS
     rms = math.sqrt(float(np.mean(x * x)))
 
     w = _hann(n)
-    nfft = _ZERO_PAD * n
+    nfft = smooth_ceil(_ZERO_PAD * n)
     spec_w = np.fft.rfft(x * w, nfft)
     df = fs_hz / nfft
     magnitude = np.abs(spec_w)

@@ -10,6 +10,7 @@ import numpy as np
 
 from edge_agent.contracts import BearingFeaturesStep, BearingGeometry
 from edge_agent.errors import InputError, InputShapeError
+from edge_agent.fft_sizes import smooth_ceil, smooth_floor
 
 # Every level is a log ratio (dB of a power fraction, or dB over the envelope spectrum's noise floor) and
 # every frequency is an order of shaft speed, so neither the absolute vibration level nor the speed, the
@@ -89,25 +90,9 @@ def default_step() -> BearingFeaturesStep:
     )
 
 
-def _smooth_numbers(limit: int) -> np.ndarray:
-    """All 2^a 3^b 5^c 7^d <= limit, sorted: sizes pocketfft transforms without slow prime factors."""
-    values = [1]
-    for prime in (2, 3, 5, 7):
-        values = [v * prime**k for v in values for k in range(int(math.log(limit, prime)) + 1) if v * prime**k <= limit]
-    return np.array(sorted(set(values)), dtype=np.int64)
-
-
-_SMOOTH = _smooth_numbers(1 << 22)
-
-
-def _smooth_floor(n: int) -> int:
-    """Largest 7-smooth size <= n: the window is trimmed to it so every FFT is fast (loses < 4%)."""
-    return int(_SMOOTH[np.searchsorted(_SMOOTH, n, side="right") - 1])
-
-
-def _smooth_ceil(n: int) -> int:
-    """Smallest 7-smooth size >= n."""
-    return int(_SMOOTH[np.searchsorted(_SMOOTH, n, side="left")])
+# the names this module has always used for them
+_smooth_floor = smooth_floor
+_smooth_ceil = smooth_ceil
 
 
 @lru_cache(maxsize=64)

@@ -88,3 +88,34 @@ def test_given_a_strong_line_just_outside_the_2x_window_when_measured_then_its_o
     signature = machine_signature(samples, FS, 2880.0)
     assert signature.order_2x_hz == pytest.approx(100.0, abs=0.3)
     assert signature.order_1x_hz == pytest.approx(48.0, abs=0.3)
+
+
+def _envelope_floor_unpadded(samples: np.ndarray, fs: float) -> float:
+    """The envelope floor computed at exactly twice the band's bins (the definition, whatever the FFT cost)."""
+    x = samples - samples.mean()
+    n = x.size
+    spec = np.fft.rfft(x)
+    k1, k2 = math.ceil(1500.0 * n / fs), math.floor(min(8000.0, 0.45 * fs) * n / fs)
+    width = k2 - k1 + 1
+    base = np.zeros(2 * width, dtype=np.complex128)
+    base[:width] = spec[k1 : k2 + 1]
+    z = np.fft.ifft(base) * (2.0 * 2 * width / n)
+    env = z.real**2 + z.imag**2
+    env -= env.mean()
+    w = np.hanning(2 * width)
+    return float(np.median(np.abs(np.fft.rfft(env * w))[1:] * (2.0 / w.sum())))
+
+
+def test_given_a_bearing_band_of_a_prime_number_of_bins_when_measured_then_the_floor_matches_its_definition() -> None:
+    # 0.5 s at 25.6 kHz: the 1.5-8 kHz band spans 3,251 bins (a prime), which the signature pads to a fast length
+    fs, n = 25600.0, 12800
+    t = np.arange(n) / fs
+    rng = np.random.default_rng(11)
+    impacts = np.zeros(n)
+    impacts[:: int(fs / 97.0)] = 1.0
+    ring = np.exp(-np.arange(200) / 20.0) * np.sin(2 * np.pi * 3000.0 * np.arange(200) / fs)
+    samples = 0.05 * np.sin(2 * np.pi * 29.6 * t) + 0.3 * np.convolve(impacts, ring)[:n] + 0.02 * rng.standard_normal(n)
+
+    floor = machine_signature(samples, fs, 1776.0).envelope_floor_g2
+
+    assert floor == pytest.approx(_envelope_floor_unpadded(samples, fs), rel=1e-3)
