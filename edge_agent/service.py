@@ -8,7 +8,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from edge_agent import __version__
@@ -22,6 +21,7 @@ from edge_agent.pipelines.workers import WorkItem
 from edge_agent.queues import DropQueue
 from edge_agent.stats import AgentStats
 from edge_agent.store import EventRecord, ResultStore
+from edge_agent.topics import Topics
 
 log = logging.getLogger(__name__)
 REPORT_INTERVAL_S = 60.0
@@ -58,36 +58,6 @@ class LineInput(Protocol):
 
     def connection(self, source: str, connected: bool) -> None:
         """The broker connection changed."""
-
-
-@dataclass(frozen=True)
-class Topics:
-    """Every topic of one gateway, derived from the namespace and gateway id."""
-
-    ns: str
-    gateway: str
-
-    @property
-    def status(self) -> str:
-        """Retained online/offline status document."""
-        return f"{self.ns}/agent/{self.gateway}/status"
-
-    @property
-    def events(self) -> str:
-        """Agent events."""
-        return f"{self.ns}/agent/{self.gateway}/events"
-
-    def inspection(self, camera: str) -> str:
-        """Inspection results of a camera."""
-        return f"{self.ns}/inspection/{camera}/result"
-
-    def health(self, asset: str) -> str:
-        """Health results of an asset."""
-        return f"{self.ns}/maintenance/{asset}/health"
-
-    def subscriptions(self) -> list[str]:
-        """What the agent reads from the plant namespace."""
-        return [f"{self.ns}/cam/+/frame", f"{self.ns}/sensor/+/+", f"{self.ns}/label/+"]
 
 
 class _RateLimitedReporter:

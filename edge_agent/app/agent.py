@@ -1,4 +1,4 @@
-"""Wiring: the only module that builds runtimes, pipelines and services and connects them."""
+"""The running gateway agent: models, queues, workers, store, MQTT and the service between them."""
 
 from __future__ import annotations
 
@@ -8,35 +8,36 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge_agent.api import ApiServer
+from edge_agent.app.parts import (
+    build_api,
+    build_line,
+    build_updater,
+    cloud_token,
+    mqtt_settings,
+    sparkplug_source,
+)
+from edge_agent.app.pipelines import _pipeline_for
 from edge_agent.baseline.manager import AssetPlan, BaselineManager
 from edge_agent.baseline.store import BaselineStore
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.ingest.images import ImageLimits
-from edge_agent.line.engine import LineEngine
-from edge_agent.line.opcua import OpcUaSource
-from edge_agent.line.persist import LineStateFile
-from edge_agent.line.tracker import OPCUA_PREFIX, LineTracker
-from edge_agent.loading import load_model
+from edge_agent.line.tracker import LineTracker
 from edge_agent.model_manager import ModelManager
-from edge_agent.mqtt import MqttClient, MqttSettings
+from edge_agent.mqtt import MqttClient
 from edge_agent.ota.http import UrllibTransport
 from edge_agent.ota.install import read_pointer
 from edge_agent.ota.shadow import ShadowEvaluator
-from edge_agent.ota.updater import Updater, UpdaterSettings
+from edge_agent.ota.updater import Updater
 from edge_agent.outbox.capture import HardExampleCapture
 from edge_agent.outbox.store import Outbox
 from edge_agent.outbox.uploader import InferenceLoad, Uploader, UploaderSettings
-from edge_agent.pipelines.inspection import QualityInspector
-from edge_agent.pipelines.maintenance import HealthMonitor
 from edge_agent.pipelines.workers import AssetDefaults, InspectionWorker, MaintenanceWorker, WorkerPool, WorkItem
 from edge_agent.queues import DropQueue
 from edge_agent.runtimes import RuntimeOptions
-from edge_agent.service import AgentService, TagSource, Topics
+from edge_agent.service import AgentService, Topics
 from edge_agent.signing import TrustedKeys
 from edge_agent.stats import AgentStats
 from edge_agent.store import ResultStore
@@ -55,38 +56,8 @@ from edge_agent.web.line import LineCollector, line_blueprint
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector
 
+
 log = logging.getLogger(__name__)
-Pipeline = QualityInspector | HealthMonitor
-
-
-def build_pipeline(package_dir: Path, trusted_keys: list[Path], threads: int = 1) -> Pipeline:
-    """Verify, load and self-test a package, then wrap it in the pipeline for its task."""
-    return _pipeline_for(package_dir, TrustedKeys.from_paths(trusted_keys), RuntimeOptions(num_threads=threads))
-
-
-def _pipeline_for(package_dir: Path, trusted: TrustedKeys, options: RuntimeOptions) -> Pipeline:
-    model = load_model(package_dir, trusted, options)
-    if model.manifest.task == "quality_inspection":
-        return QualityInspector(model)
-    return HealthMonitor(model)
-
-
-def _read_secret(path: Path, environ: Mapping[str, str], key: str = "mqtt.password_file") -> str:
-    if not path.is_absolute() and environ.get("CREDENTIALS_DIRECTORY"):
-        path = Path(environ["CREDENTIALS_DIRECTORY"]) / path
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"{key}: cannot read {path} ({exc.strerror})") from exc
-
-
-def _sparkplug_source() -> TagSource | None:
-    try:
-        from edge_agent.ingest.sparkplug import SparkplugIngest
-    except ImportError:  # the protobuf runtime is missing: the agent runs without Sparkplug
-        log.warning("Sparkplug B ingest unavailable (protobuf missing)")
-        return None
-    return SparkplugIngest()
 
 
 class Agent:
@@ -127,13 +98,13 @@ class Agent:
             windows=self.windows,
             stats=self.stats,
             store=self.store,
-            tag_source=_sparkplug_source(),
+            tag_source=sparkplug_source(),
             outbox=self.outbox,
             capture=HardExampleCapture(config.capture),
             frame_limits=image_limits,
             line=self.line_tracker,
         )
-        self.line, self.opcua = self._build_line(config)
+        self.line, self.opcua = build_line(config, self.line_tracker, self.service)
         defaults = {a.id: AssetDefaults(a.bearing, a.rpm) for a in config.assets}
         self.baselines = BaselineManager(
             BaselineStore(config.baseline_dir()),
@@ -166,27 +137,8 @@ class Agent:
                 q.max_batch,
             ),
         ]
-        mqtt = config.mqtt
-        topics = self.service.topics
         self.mqtt = MqttClient(
-            MqttSettings(
-                host=mqtt.host,
-                port=mqtt.port,
-                client_id=mqtt.client_id or f"edge-agent-{config.gateway.id}",
-                keepalive_s=mqtt.keepalive_s,
-                session_expiry_s=mqtt.session_expiry_s,
-                username=mqtt.username,
-                password=_read_secret(mqtt.password_file, env) if mqtt.password_file else None,
-                ca_file=mqtt.tls.ca_file if mqtt.tls else None,
-                cert_file=mqtt.tls.cert_file if mqtt.tls else None,
-                key_file=mqtt.tls.key_file if mqtt.tls else None,
-                reconnect_min_s=mqtt.reconnect_min_s,
-                reconnect_max_s=mqtt.reconnect_max_s,
-                replay_acked_s=mqtt.replay_acked_s,
-                replay_after_session_loss_s=mqtt.replay_after_session_loss_s,
-                will_topic=topics.status,
-                will_payload=json.dumps({"state": "offline", "gateway": config.gateway.id, "reason": "lost"}).encode(),
-            ),
+            mqtt_settings(config, env, self.service.topics.status),
             on_message=self.service.on_message,
             on_connection=self.service.on_connection,
         )
@@ -195,8 +147,10 @@ class Agent:
         self.uploader: Uploader | None = None
         self._processed_seen = 0
         if config.cloud.url:
-            token = self._cloud_token(config, env)
-            self.updater = self._build_updater(config, token, trusted)
+            token = cloud_token(config, env)
+            self.updater = build_updater(
+                config, token, trusted, self.models, self.shadow, self.stats, self.service.event
+            )
             self.uploader = Uploader(
                 self.outbox,
                 UrllibTransport(),
@@ -227,7 +181,15 @@ class Agent:
             baselines=self.baselines,
         )
         self.web_settings = web
-        self.api = self._build_api(config, env, defaults, image_limits)
+        self.api = build_api(
+            config,
+            env,
+            self.models,
+            defaults,
+            image_limits,
+            ready=lambda: set(self.model_names()) <= set(self.models.names()),
+            mqtt_backlogged=lambda: len(self.frames) > 0 or len(self.windows) > 0,
+        )
         collectors: list[Collector] = [self.api.metrics] if self.api is not None else []
         blueprints = []
         if self.line is not None:
@@ -237,48 +199,6 @@ class Agent:
             self.web_view, web, environ=env, collectors=collectors, blueprints=blueprints
         )
         self.web: ServerHandle | None = None
-
-    def _build_line(self, config: AgentConfig) -> tuple[LineEngine | None, OpcUaSource | None]:
-        """The line KPI engine over the tracker, and the OPC UA source when units read opcua: tags."""
-        tracker = self.line_tracker
-        if tracker is None:
-            return None, None
-        engine = LineEngine(
-            config.line,
-            config.gateway.ns,
-            tracker,
-            LineStateFile(config.store.path.parent / "line-state.json"),
-            publish=self.service.publish_retained,
-            upstream=self.service.upstream,
-        )
-        nodes = [ref[len(OPCUA_PREFIX) :] for ref, _ in tracker.refs() if ref.startswith(OPCUA_PREFIX)]
-        if not nodes or config.line.opcua is None:
-            return engine, None
-        source = OpcUaSource(
-            config.line.opcua,
-            nodes,
-            on_tag=tracker.tag,
-            on_connection=lambda connected, detail: tracker.connection("opcua", connected),
-            on_problem=lambda node, detail: tracker.problem(f"opcua:{node}", "opcua_node", detail),
-        )
-        return engine, source
-
-    def _build_api(
-        self, config: AgentConfig, env: Mapping[str, str], assets: dict[str, AssetDefaults], limits: ImageLimits
-    ) -> ApiServer | None:
-        """The Open Inference Protocol endpoints over the same model manager; both ports are bound now."""
-        if not config.api.enabled:
-            return None
-        token_file = config.api.token_file
-        return ApiServer(
-            config.api,
-            self.models,
-            assets,
-            limits,
-            ready=lambda: set(self.model_names()) <= set(self.models.names()),
-            token=_read_secret(token_file, env, "api.token_file") if token_file else None,
-            mqtt_backlogged=lambda: len(self.frames) > 0 or len(self.windows) > 0,
-        )
 
     def _inference_load(self) -> InferenceLoad:
         """How busy inference was since the uploader last asked: inputs waiting in a queue, results made
@@ -294,25 +214,6 @@ class Agent:
 
     def _operator_label(self, camera: str, part_id: str, label: str, operator: str) -> None:
         self.service.label(camera, label, part_id, None, f"operator:{operator}")
-
-    @staticmethod
-    def _cloud_token(config: AgentConfig, env: Mapping[str, str]) -> str:
-        if config.cloud.token_file is None:
-            raise ConfigError("cloud.token_file: required when cloud.url is set")
-        return _read_secret(config.cloud.token_file, env, "cloud.token_file")
-
-    def _build_updater(self, config: AgentConfig, token: str, trusted: TrustedKeys) -> Updater:
-        cloud = config.cloud
-        settings = UpdaterSettings(
-            base_url=str(cloud.url),
-            device_id=cloud.device_id or config.gateway.id,
-            token=token,
-            poll_s=cloud.poll_s,
-            disk_factor=config.ota.disk_factor,
-            probation_max_error_rate=config.ota.probation_max_error_rate,
-            probation_min_items=config.ota.probation_min_items,
-        )
-        return Updater(settings, UrllibTransport(), self.models, trusted, self.shadow, self.stats, self.service.event)
 
     def model_names(self) -> list[str]:
         """Every model the config refers to."""
