@@ -41,6 +41,13 @@ class CaptureOverride(BaseModel):
 class CapturePolicy(CaptureKnobs):
     """The capture section: the default rules, and per model package name what differs."""
 
+    recent_bytes_per_source: int = Field(
+        default=4 * 1024 * 1024,
+        ge=0,
+        description="Memory per camera or asset for its latest inputs (at most 256), kept so that a late label "
+        "(PLC reject gate, operator) can still join its input; the oldest go first. 4 MiB holds ~110 640x480 JPEG "
+        "frames or ~60 0.5 s windows",
+    )
     models: dict[str, CaptureOverride] = Field(
         default_factory=dict,
         description="Per model package name (e.g. surface-inspection-onnx), the keys that differ from the default; "

@@ -76,6 +76,9 @@ class HardExampleCapture:
         self.join_window_ms = join_window_ms
         self._recent: dict[str, deque[RecentInput]] = {}
         self._recent_per_source = recent_per_source
+        # bounded by bytes as well as by count: 256 vibration windows of 8 assets held 140 MB of payloads
+        self._recent_bytes_cap = policy.recent_bytes_per_source
+        self._recent_bytes: dict[str, int] = {}
         self._budgets: dict[str, _Budget] = {}
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -118,11 +121,25 @@ class HardExampleCapture:
         )
         reason = _reason(self.policy_for(entry.model["name"]), result, entry.predicted, self._random.random())
         with self._lock:
-            self._recent.setdefault(source, deque(maxlen=self._recent_per_source)).append(entry)
+            self._remember(entry)
             if reason is None or not self._allow(entry.model["name"], len(payload)):
                 return None
             entry.captured = True
         return reason, sample_document(entry, reason)
+
+    def _remember(self, entry: RecentInput) -> None:
+        """Keep an input for label joins, dropping the source's oldest past the count or byte limit (lock held)."""
+        recent = self._recent.setdefault(entry.source, deque())
+        held = self._recent_bytes.get(entry.source, 0) + len(entry.payload)
+        recent.append(entry)
+        while recent and (len(recent) > self._recent_per_source or held > self._recent_bytes_cap):
+            held -= len(recent.popleft().payload)
+        self._recent_bytes[entry.source] = held
+
+    def recent_bytes(self) -> int:
+        """Payload bytes held for label joins, all sources together."""
+        with self._lock:
+            return sum(self._recent_bytes.values())
 
     def join_label(self, source: str, label: str, part_id: str | None, ts_ms: int | None) -> RecentInput | None:
         """The recent input a label refers to (by part id, else the nearest timestamp within the window)."""
