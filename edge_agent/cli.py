@@ -44,6 +44,7 @@ def _run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     logging.getLogger().setLevel(args.log_level.upper() if args.log_level_given else config.logging.level)
+    quiet_chatty_libraries()
     return run_agent(config)
 
 
@@ -187,6 +188,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Libraries that log every protocol message at INFO: asyncua wrote ~28 lines a second for one OPC UA subscription,
+# which buried the agent's own log and churned the journal. Their warnings and errors still show; --log-level debug
+# shows everything.
+CHATTY_LIBRARIES = ("asyncua",)
+
+
+def quiet_chatty_libraries() -> None:
+    """Raise the chatty libraries' loggers to WARNING unless the root logger asks for DEBUG (then they inherit)."""
+    debug = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the edge-agent command."""
     args = build_parser().parse_args(argv)
@@ -194,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     default_level = "INFO" if args.command in ("run", "demo") else "WARNING"
     args.log_level = args.log_level or default_level
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_chatty_libraries()
     try:
         return int(args.handler(args))
     except EdgeAgentError as exc:
