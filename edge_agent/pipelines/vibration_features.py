@@ -90,11 +90,6 @@ def default_step() -> BearingFeaturesStep:
     )
 
 
-# the names this module has always used for them
-_smooth_floor = smooth_floor
-_smooth_ceil = smooth_ceil
-
-
 @lru_cache(maxsize=64)
 def _hann(n: int) -> np.ndarray:
     """Hann window of length n (cached: gateways see the same window length every time)."""
@@ -168,7 +163,7 @@ def extract_features(
     fs = float(fs_hz)
     fr = float(rpm) / 60.0
     tol = step.order_tolerance
-    n = _smooth_floor(raw.size)
+    n = smooth_floor(raw.size)
     x = raw[:n].astype(np.float64)
     x -= x.mean()
     # Plain ufunc reductions, not np.dot: BLAS may wake a thread pool for a dot product of this size.
@@ -218,7 +213,7 @@ def extract_features(
     # Complex demodulation of the band: its squared magnitude is the squared (Hilbert) envelope, whose
     # bandwidth is at most twice the band, so 2L baseband samples hold it without aliasing.
     width = k2 - k1 + 1
-    m = _smooth_ceil(2 * width)
+    m = smooth_ceil(2 * width)
     base = np.zeros(m, dtype=np.complex128)
     base[:width] = spec[k1 : k2 + 1]
     z = np.fft.ifft(base)
