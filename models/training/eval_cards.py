@@ -82,7 +82,14 @@ def maintenance_section(h: dict[str, Any], command: str) -> str:
         ("training_generator", "Training generator, held-out seeds"),
         ("clean_room", "Clean-room generator, absolute model (no baseline)"),
         ("clean_room_with_baseline", "Clean-room fleet, each machine with a baseline learned at commissioning"),
+        (
+            "clean_room_plant",
+            "Second clean-room generator (models/evaluation/plant_vibration, written after 1.2.0's training was set)",
+        ),
+        ("clean_room_plant_with_baseline", "Second clean-room fleet, each machine with a baseline"),
     ):
+        if world not in h:
+            continue
         m = h[world]
         lines += [f"### {title} (seed {m['seed']}, {m['n_windows']} windows)", "", *_maintenance_table(m), ""]
     return "\n".join(lines)

@@ -25,10 +25,12 @@ def state_metrics(
     rpm: Sequence[float],
     untrained_truth: Sequence[str] = (),
     untrained_states: Sequence[str] = (),
+    severity: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Accuracy (uncertain and unknown count as wrong), how often each answer was 'uncertain', healthy windows
     that raised an alarm (a fault state or unknown), faults that passed as healthy, untrained patterns that
-    raised an alarm, and accuracy per speed band and per state."""
+    raised an alarm, and accuracy per speed band and per state; with the generator's `severity` (0..1) of each
+    window, fault recall per severity quarter (where a generator's mildest faults sit under the noise)."""
     t = np.array(truth)
     s = np.array(states)
     correct = t == s
@@ -53,6 +55,12 @@ def state_metrics(
         },
         "confusion": _confusion(t, s),
     }
+    if severity is not None:
+        sev = np.asarray(severity, dtype=float)
+        out["fault_recall_by_severity"] = {
+            f"{lo:.2f}-{lo + 0.25:.2f}": _rate(correct, fault & (sev >= lo) & (sev < lo + 0.25 + 1e-9 * (lo == 0.75)))
+            for lo in (0.0, 0.25, 0.5, 0.75)
+        }
     if len(untrained_truth):
         ut = np.array(untrained_truth)
         us = np.array(untrained_states)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from types import ModuleType
 from typing import Any
 
 from edge_agent.baseline import (
@@ -42,12 +43,19 @@ def absolute_report(
     pipeline: HealthMonitor,
     known: Sequence[tuple[str, dict[str, Any], float]],
     untrained: Sequence[tuple[str, dict[str, Any]]],
+    severity: Sequence[float] | None = None,
 ) -> dict[str, Any]:
-    """Figures of windows given as (true state, MQTT message, true rpm) and untrained (pattern, message)."""
+    """Figures of windows given as (true state, MQTT message, true rpm) and untrained (pattern, message), with
+    recall per fault severity when the generator tells each window's `severity`."""
     states = _states(pipeline, (m for _, m, _ in known))
     untrained_states = _states(pipeline, (m for _, m in untrained))
     metrics = state_metrics(
-        [t for t, _, _ in known], states, [r for _, _, r in known], [p for p, _ in untrained], untrained_states
+        [t for t, _, _ in known],
+        states,
+        [r for _, _, r in known],
+        [p for p, _ in untrained],
+        untrained_states,
+        severity,
     )
     metrics["meets_targets"] = meets_targets(metrics)
     return metrics
@@ -80,15 +88,27 @@ def judged_states(
     return out
 
 
-def baseline_report(pipeline: HealthMonitor, seed: int, n_machines: int, per_state: int) -> dict[str, Any]:
-    """Clean-room fleet: commission each machine on its healthy windows, then judge every trained state,
-    every untrained pattern and an imbalance at 3x the machine's own 1x against that baseline."""
-    from models.evaluation import vibration_world as world
+def _world(world: ModuleType | None) -> ModuleType:
+    """The clean-room generator to draw from (models.evaluation.vibration_world unless another is given)."""
+    if world is not None:
+        return world
+    from models.evaluation import vibration_world
 
+    return vibration_world
+
+
+def baseline_report(
+    pipeline: HealthMonitor, seed: int, n_machines: int, per_state: int, world: ModuleType | None = None
+) -> dict[str, Any]:
+    """Clean-room fleet: commission each machine on its healthy windows, then judge every trained state,
+    every untrained pattern and an imbalance at 3x the machine's own 1x against that baseline. `world` is a
+    clean-room generator module (fleet, machine_windows, TRAINED_STATES, UNTRAINED_STATES)."""
+    world = _world(world)
     settings = BaselineSettings(windows=COMMISSION_WINDOWS, min_windows=COMMISSION_WINDOWS // 2)
     truth: list[str] = []
     judged: list[Judged] = []
     rpm: list[float] = []
+    severity: list[float] = []
     untrained_truth: list[str] = []
     untrained: list[Judged] = []
     imbalance_3x: list[Judged] = []
@@ -107,13 +127,16 @@ def baseline_report(pipeline: HealthMonitor, seed: int, n_machines: int, per_sta
                 truth += [state] * len(results)
                 judged += results
                 rpm += [float(w.params["rpm"]) for w in windows]
+                severity += [float(w.params["severity"]) for w in windows]
             else:
                 untrained_truth += [state] * len(results)
                 untrained += results
         weak = world.machine_windows(machine, "imbalance", per_state, seed + 3000 + k, imbalance_factor=3.0)
         imbalance_3x += judged_states(pipeline, baseline, (w.message() for w in weak), settings)
-    metrics = state_metrics(truth, [j.judged for j in judged], rpm, untrained_truth, [j.judged for j in untrained])
-    metrics.update(_bad_commissioning(pipeline, world.fleet(seed, n_machines)[:6], seed, settings))
+    metrics = state_metrics(
+        truth, [j.judged for j in judged], rpm, untrained_truth, [j.judged for j in untrained], severity
+    )
+    metrics.update(_bad_commissioning(pipeline, world.fleet(seed, n_machines)[:6], seed, settings, world))
     metrics["absolute_on_the_same_windows"] = state_metrics(
         truth, [j.absolute for j in judged], rpm, untrained_truth, [j.absolute for j in untrained]
     )["state_accuracy"]
@@ -130,13 +153,17 @@ def baseline_report(pipeline: HealthMonitor, seed: int, n_machines: int, per_sta
     return metrics
 
 
+def _driven_at(machine: Any, factor: float) -> Any:
+    """The same machine driven `factor` times faster (each generator names its nominal speed its own way)."""
+    field = "rpm" if hasattr(machine, "rpm") else "rpm_nominal"
+    return replace(machine, **{field: getattr(machine, field) * factor})
+
+
 def _bad_commissioning(
-    pipeline: HealthMonitor, machines: Sequence[Any], seed: int, settings: BaselineSettings
+    pipeline: HealthMonitor, machines: Sequence[Any], seed: int, settings: BaselineSettings, world: ModuleType
 ) -> dict[str, Any]:
     """Machines commissioned while a bearing fault is already there must be refused with a reason; a learned
     baseline must not judge windows at a speed it never saw (the model's own state, status other_speed)."""
-    from models.evaluation import vibration_world as world
-
     refused, reasons, other_speed = 0, [], []
     for k, machine in enumerate(machines):
         fault = ("outer_race", "inner_race")[k % 2]
@@ -149,8 +176,8 @@ def _bad_commissioning(
         healthy = world.machine_windows(machine, "healthy", COMMISSION_WINDOWS, seed + 5000 + k)
         baseline = _commission(pipeline, machine.asset_id, [w.message() for w in healthy], settings)
         # the same machine driven 1.5x faster (or, near the top of the range, 1.5x slower)
-        factor = 1.5 if machine.rpm * 1.5 <= 3600.0 else 1 / 1.5
-        windows = world.machine_windows(replace(machine, rpm=machine.rpm * factor), "healthy", 4, seed + 6000 + k)
+        factor = 1.5 if getattr(machine, "rpm", getattr(machine, "rpm_nominal", 0.0)) * 1.5 <= 3600.0 else 1 / 1.5
+        windows = world.machine_windows(_driven_at(machine, factor), "healthy", 4, seed + 6000 + k)
         other_speed += [j.status for j in judged_states(pipeline, baseline, (w.message() for w in windows), settings)]
     return {
         "faulty_commissioning_refused": refused / len(machines) if machines else float("nan"),
@@ -161,10 +188,13 @@ def _bad_commissioning(
     }
 
 
-def cleanroom_known(seed: int, n_per_state: int) -> tuple[list[tuple[str, dict[str, Any], float]], list[Any]]:
-    """Clean-room windows of every trained state (fresh machine each) and of every untrained pattern."""
-    from models.evaluation import vibration_world as world
-
-    known = [(w.state, w.message(), float(w.params["rpm"])) for w in world.windows(seed, n_per_state)]
+def cleanroom_known(
+    seed: int, n_per_state: int, world: ModuleType | None = None
+) -> tuple[list[tuple[str, dict[str, Any], float]], list[Any], list[float]]:
+    """Clean-room windows of every trained state (fresh machine each), of every untrained pattern, and the
+    severity (0..1) of each trained-state window."""
+    world = _world(world)
+    drawn = world.windows(seed, n_per_state)
+    known = [(w.state, w.message(), float(w.params["rpm"])) for w in drawn]
     untrained = [(w.state, w.message()) for w in world.windows(seed + 1, n_per_state, world.UNTRAINED_STATES)]
-    return known, untrained
+    return known, untrained, [float(w.params["severity"]) for w in drawn]

@@ -24,6 +24,7 @@ HELD_OUT_VIBRATION_SEED = 90_002
 CLEANROOM_SURFACE_SEED = 70_001
 CLEANROOM_VIBRATION_SEED = 70_003
 PLANT_SURFACE_SEED = 70_005
+PLANT_VIBRATION_SEED = 70_007
 INSPECTION = ("surface-inspection", "surface-inspection-onnx")
 
 
@@ -54,6 +55,7 @@ def evaluate_inspection(n_per_class: int, packages: dict[str, Path]) -> dict[str
 def evaluate_maintenance(n_per_state: int, package: Path, machines: int) -> dict[str, Any]:
     """The maintenance package on held-out windows of both generators sent as MQTT messages; on the clean-room
     fleet also with a baseline per machine."""
+    from models.evaluation import plant_vibration
     from models.training.vibration import STATES, UNTRAINED_STATES, to_message
     from models.training.vibration import generate_batch as vibration_batch
 
@@ -61,7 +63,8 @@ def evaluate_maintenance(n_per_state: int, package: Path, machines: int) -> dict
     assert isinstance(pipeline, HealthMonitor)
     own = vibration_batch(HELD_OUT_VIBRATION_SEED, n_per_state, states=STATES)
     own_untrained = vibration_batch(HELD_OUT_VIBRATION_SEED + 1, n_per_state, states=UNTRAINED_STATES)
-    clean, clean_untrained = cleanroom_known(CLEANROOM_VIBRATION_SEED, n_per_state)
+    clean, clean_untrained, clean_severity = cleanroom_known(CLEANROOM_VIBRATION_SEED, n_per_state)
+    plant, plant_untrained, plant_severity = cleanroom_known(PLANT_VIBRATION_SEED, n_per_state, plant_vibration)
     per_state = max(4, n_per_state // 25)
     return {
         "version": pipeline.model.manifest.version,
@@ -73,10 +76,21 @@ def evaluate_maintenance(n_per_state: int, package: Path, machines: int) -> dict
                 [(s.state, to_message(s, binary=True)) for s in own_untrained],
             ),
         },
-        "clean_room": {"seed": CLEANROOM_VIBRATION_SEED, **absolute_report(pipeline, clean, clean_untrained)},
+        "clean_room": {
+            "seed": CLEANROOM_VIBRATION_SEED,
+            **absolute_report(pipeline, clean, clean_untrained, clean_severity),
+        },
         "clean_room_with_baseline": {
             "seed": CLEANROOM_VIBRATION_SEED + 10,
             **baseline_report(pipeline, CLEANROOM_VIBRATION_SEED + 10, machines, per_state),
+        },
+        "clean_room_plant": {
+            "seed": PLANT_VIBRATION_SEED,
+            **absolute_report(pipeline, plant, plant_untrained, plant_severity),
+        },
+        "clean_room_plant_with_baseline": {
+            "seed": PLANT_VIBRATION_SEED + 10,
+            **baseline_report(pipeline, PLANT_VIBRATION_SEED + 10, machines, per_state, plant_vibration),
         },
     }
 

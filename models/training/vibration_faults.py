@@ -100,7 +100,7 @@ def shaft_fault(
     params: dict[str, float | str],
 ) -> None:
     """Imbalance and misalignment reshape the machine's own series in place: imbalance makes the 1x dominate
-    its harmonics (at least 3.5x the residual 1x, and at the drawn SNR); misalignment lifts the 2x over the
+    its harmonics (at least 3x the residual 1x, and at the drawn SNR); misalignment lifts the 2x over the
     1x, with 3x/4x behind it. The drawn SNR is raised where the fault must stand out of the residual."""
     if state not in ("imbalance", "misalignment"):
         return

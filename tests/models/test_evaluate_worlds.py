@@ -21,7 +21,7 @@ def _health() -> HealthMonitor:
 
 
 def test_given_clean_room_windows_when_scored_then_every_window_is_counted_once() -> None:
-    known, untrained = cleanroom_known(123, 2)
+    known, untrained, _ = cleanroom_known(123, 2)
     report = absolute_report(_health(), known, untrained)
     assert report["n_windows"] == 12 and report["n_untrained_windows"] == len(untrained) == 8
     assert sum(sum(row.values()) for row in report["confusion"].values()) == 12
@@ -50,3 +50,24 @@ def test_given_frames_of_both_generators_when_inspected_then_both_runtimes_answe
         for name in packages:
             assert report[name]["n"] == 10 and set(report[name]["by_size"]) == {f"{w}px" for w in report["sizes"]}
         assert 0.0 <= report["verdict_agreement"] <= 1.0
+
+
+def test_given_the_second_clean_room_when_scored_then_fault_recall_is_told_per_severity_quarter() -> None:
+    from models.evaluation import plant_vibration
+
+    known, untrained, severity = cleanroom_known(77, 4, plant_vibration)
+    report = absolute_report(_health(), known, untrained, severity)
+    assert report["n_windows"] == 24 and report["n_untrained_windows"] == 4 * len(plant_vibration.UNTRAINED_STATES)
+    assert set(report["untrained_flagged_by_pattern"]) == set(plant_vibration.UNTRAINED_STATES)
+    quarters = report["fault_recall_by_severity"]
+    assert list(quarters) == ["0.00-0.25", "0.25-0.50", "0.50-0.75", "0.75-1.00"]
+    assert all(v != v or 0.0 <= v <= 1.0 for v in quarters.values())  # NaN where no fault fell in a quarter
+
+
+def test_given_the_second_clean_room_fleet_when_commissioned_then_its_machines_are_judged_too() -> None:
+    from models.evaluation import plant_vibration
+
+    report = baseline_report(_health(), 654, 2, 2, plant_vibration)
+    assert report["machines"] == 2 and report["n_windows"] == 2 * 2 * 6
+    assert report["healthy_flagged_rate"] == 0.0
+    assert report["other_speed_windows_told"] == 1.0
