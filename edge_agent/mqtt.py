@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import socket
 import ssl
@@ -19,9 +20,38 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.errors import ConfigError, EdgeAgentError
+from edge_agent.mqtt_publish import decode_publish_v5
 from edge_agent.mqtt_replay import AckedReplayWindow, OutgoingMessage
 
 log = logging.getLogger(__name__)
+
+
+# Copied per message instead of built: Properties.__init__ rebuilds two 27-entry tables every time.
+_PUBLISH_PROPERTIES = Properties(PacketTypes.PUBLISH)
+
+
+class _PahoClient(paho.Client):
+    """paho's client with the one-pass PUBLISH decoder of edge_agent.mqtt_publish on the network thread; the
+    rest of the protocol, and every PUBLISH that decoder declines, stays paho's."""
+
+    def _handle_publish(self) -> paho.MQTTErrorCode:
+        if self._protocol != paho.MQTTv5:
+            return super()._handle_publish()
+        decoded = decode_publish_v5(self._in_packet["command"], self._in_packet["packet"])
+        if decoded is None:
+            return super()._handle_publish()
+        message = paho.MQTTMessage(mid=decoded.mid, topic=decoded.topic)
+        message.dup, message.qos, message.retain = decoded.dup, decoded.qos, decoded.retain
+        properties = copy.copy(_PUBLISH_PROPERTIES)
+        for name, value in decoded.properties.items():
+            object.__setattr__(properties, name, value)  # validated by the decoder; paho's setter costs ~50 us
+        message.properties = properties
+        message.payload = decoded.payload
+        message.timestamp = paho.time_func()
+        self._handle_on_message(message)
+        if decoded.qos == 0 or self._manual_ack:
+            return paho.MQTTErrorCode.MQTT_ERR_SUCCESS
+        return self._send_puback(decoded.mid)
 
 
 class MqttError(EdgeAgentError):
@@ -96,7 +126,7 @@ class MqttClient:
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self.last_error = ""
-        client = paho.Client(
+        client = _PahoClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
             protocol=paho.MQTTv5,
