@@ -24,6 +24,21 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     raise InputShapeError(f"image has shape {image.shape}; expected HxW, HxWx1, HxWx3 or HxWx4")
 
 
+def _undone_by_quantization(step: ScaleStep, spec: InputSpec) -> bool:
+    """True when quantizing (v * factor + offset) to the model's uint8 input gives v back for every 8-bit v:
+    factor equal to the input scale (a float32 copy of it included), no offset, zero point 0. The shipped
+    LiteRT models are such: 1/255 then quantized at 1/255."""
+    q = spec.quantization
+    return (
+        spec.dtype == "uint8"
+        and q is not None
+        and q.zero_point == 0
+        and step.offset == 0.0
+        # 255 * relative error must stay far below half a step for rint to land on v; 1e-6 leaves 2,000x
+        and abs(step.factor / q.scale - 1.0) < 1e-6
+    )
+
+
 def preprocess_image(image: np.ndarray, spec: InputSpec) -> np.ndarray:
     """Turn a decoded uint8 image into one model input item (no batch axis), per the manifest."""
     import cv2  # heavy import kept local: the module stays importable for type checks
@@ -36,7 +51,11 @@ def preprocess_image(image: np.ndarray, spec: InputSpec) -> np.ndarray:
             f"{spec.min_image_px} px on each side"
         )
     values: np.ndarray = image
-    for step in spec.preprocessing:
+    # The last step's scale that quantization would undo is skipped with it: no float pass over the image
+    # (~0.35 ms per 256x256 frame), bit-identical input.
+    last = spec.preprocessing[-1] if spec.preprocessing else None
+    skip_scale = isinstance(last, ScaleStep) and _undone_by_quantization(last, spec)
+    for step in spec.preprocessing[:-1] if skip_scale else spec.preprocessing:
         if isinstance(step, GrayscaleStep):
             values = to_gray(values)
         elif isinstance(step, ResizeStep):
@@ -46,7 +65,11 @@ def preprocess_image(image: np.ndarray, spec: InputSpec) -> np.ndarray:
             values = values.astype(np.float32) * np.float32(step.factor) + np.float32(step.offset)
         else:
             raise ModelPackageError(f"preprocessing step {step.op!r} does not apply to images")
-    values = values.astype(np.float32, copy=False)
+    exact_uint8 = skip_scale and values.dtype == np.uint8
+    if skip_scale and not exact_uint8 and isinstance(last, ScaleStep):  # an earlier step left floats
+        values = values.astype(np.float32) * np.float32(last.factor) + np.float32(last.offset)
+    if not exact_uint8:
+        values = values.astype(np.float32, copy=False)
     if values.ndim == 2:
         values = values[:, :, None]
     if spec.layout == "NCHW":
@@ -54,4 +77,6 @@ def preprocess_image(image: np.ndarray, spec: InputSpec) -> np.ndarray:
     expected = tuple(spec.shape[1:])
     if any(e not in (-1, a) for e, a in zip(expected, values.shape, strict=False)) or len(expected) != values.ndim:
         raise InputShapeError(f"preprocessed image has shape {values.shape}; the model expects {expected}")
+    if exact_uint8:
+        return np.ascontiguousarray(values)
     return quantize(values, spec.dtype, spec.quantization)
