@@ -30,7 +30,8 @@ MODELS = REPO / "models"
 def bare_round(kind: str, threads: int, seconds: float) -> tuple[float, float, float]:
     """(items/s, p50 ms per item, CPU seconds per 1,000 items) of one round."""
     name = "surface-inspection" if kind == "frame" else "bearing-health"
-    pipeline = build_pipeline(active_package_dir(MODELS, name), [MODELS / "keys"])
+    # as many model instances as threads, as the agent has one per worker
+    pipeline = build_pipeline(active_package_dir(MODELS, name), [MODELS / "keys"], parallel=threads)
     payloads = frame_payloads() if kind == "frame" else window_payloads()
     times: list[float] = []
     lock = threading.Lock()

@@ -68,7 +68,8 @@ class Agent:
         env = os.environ if environ is None else environ
         self.stats = AgentStats()
         trusted = TrustedKeys.from_paths(config.models.trusted_keys)
-        options = RuntimeOptions(num_threads=config.models.threads)
+        # one model instance per worker thread, so the workers of a pipeline never queue for one interpreter
+        options = RuntimeOptions(num_threads=config.models.threads, parallel=config.queues.workers)
         self.models = ModelManager(config.models.dir, lambda path: _pipeline_for(path, trusted, options))
         self.store = ResultStore(config.store.path, config.store.retention_days)
         self.outbox = Outbox(config.outbox.path, config.outbox.budget_bytes, config.outbox.commit_interval_ms / 1000)

@@ -13,9 +13,11 @@ from edge_agent.signing import TrustedKeys
 Pipeline = QualityInspector | HealthMonitor
 
 
-def build_pipeline(package_dir: Path, trusted_keys: list[Path], threads: int = 1) -> Pipeline:
-    """Verify, load and self-test a package, then wrap it in the pipeline for its task."""
-    return _pipeline_for(package_dir, TrustedKeys.from_paths(trusted_keys), RuntimeOptions(num_threads=threads))
+def build_pipeline(package_dir: Path, trusted_keys: list[Path], threads: int = 1, parallel: int = 1) -> Pipeline:
+    """Verify, load and self-test a package, then wrap it in the pipeline for its task (`parallel` inferences at
+    once, each on `threads` threads)."""
+    options = RuntimeOptions(num_threads=threads, parallel=parallel)
+    return _pipeline_for(package_dir, TrustedKeys.from_paths(trusted_keys), options)
 
 
 def _pipeline_for(package_dir: Path, trusted: TrustedKeys, options: RuntimeOptions) -> Pipeline:

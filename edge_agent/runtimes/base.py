@@ -26,6 +26,13 @@ class RuntimeOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     num_threads: int = Field(default=1, ge=1, le=64, description="Threads one inference may use")
+    parallel: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Inferences of one model that may run at once (LiteRT interpreters; an ONNX Runtime session "
+        "is already concurrent); the agent matches it to its workers per pipeline",
+    )
 
 
 class InferenceRuntime(Protocol):
