@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 # Copied per message instead of built: Properties.__init__ rebuilds two 27-entry tables every time.
-_PUBLISH_PROPERTIES = Properties(PacketTypes.PUBLISH)
+_EMPTY_PUBLISH_PROPERTIES = Properties(PacketTypes.PUBLISH)
 
 
 class _PahoClient(paho.Client):
@@ -42,7 +42,7 @@ class _PahoClient(paho.Client):
             return super()._handle_publish()
         message = paho.MQTTMessage(mid=decoded.mid, topic=decoded.topic)
         message.dup, message.qos, message.retain = decoded.dup, decoded.qos, decoded.retain
-        properties = copy.copy(_PUBLISH_PROPERTIES)
+        properties = copy.copy(_EMPTY_PUBLISH_PROPERTIES)
         for name, value in decoded.properties.items():
             object.__setattr__(properties, name, value)  # validated by the decoder; paho's setter costs ~50 us
         message.properties = properties

@@ -56,10 +56,9 @@ def state_metrics(
         "confusion": _confusion(t, s),
     }
     if severity is not None:
-        sev = np.asarray(severity, dtype=float)
+        quarter = np.minimum(np.floor(np.asarray(severity, dtype=float) * 4), 3)  # severity 1.0 in the last
         out["fault_recall_by_severity"] = {
-            f"{lo:.2f}-{lo + 0.25:.2f}": _rate(correct, fault & (sev >= lo) & (sev < lo + 0.25 + 1e-9 * (lo == 0.75)))
-            for lo in (0.0, 0.25, 0.5, 0.75)
+            f"{q / 4:.2f}-{(q + 1) / 4:.2f}": _rate(correct, fault & (quarter == q)) for q in range(4)
         }
     if len(untrained_truth):
         ut = np.array(untrained_truth)

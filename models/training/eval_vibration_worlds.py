@@ -153,9 +153,14 @@ def baseline_report(
     return metrics
 
 
+def _speed_field(machine: Any) -> str:
+    """The attribute holding a machine's nominal rpm (each generator names it its own way)."""
+    return "rpm" if hasattr(machine, "rpm") else "rpm_nominal"
+
+
 def _driven_at(machine: Any, factor: float) -> Any:
-    """The same machine driven `factor` times faster (each generator names its nominal speed its own way)."""
-    field = "rpm" if hasattr(machine, "rpm") else "rpm_nominal"
+    """The same machine driven `factor` times faster."""
+    field = _speed_field(machine)
     return replace(machine, **{field: getattr(machine, field) * factor})
 
 
@@ -176,7 +181,7 @@ def _bad_commissioning(
         healthy = world.machine_windows(machine, "healthy", COMMISSION_WINDOWS, seed + 5000 + k)
         baseline = _commission(pipeline, machine.asset_id, [w.message() for w in healthy], settings)
         # the same machine driven 1.5x faster (or, near the top of the range, 1.5x slower)
-        factor = 1.5 if getattr(machine, "rpm", getattr(machine, "rpm_nominal", 0.0)) * 1.5 <= 3600.0 else 1 / 1.5
+        factor = 1.5 if getattr(machine, _speed_field(machine)) * 1.5 <= 3600.0 else 1 / 1.5
         windows = world.machine_windows(_driven_at(machine, factor), "healthy", 4, seed + 6000 + k)
         other_speed += [j.status for j in judged_states(pipeline, baseline, (w.message() for w in windows), settings)]
     return {
