@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Task = Literal["quality_inspection", "predictive_maintenance"]
+Task = Literal["quality_inspection", "predictive_maintenance", "cycle_time"]
 RuntimeKind = Literal["litert", "onnx"]
 TensorDType = Literal["uint8", "int8", "float32"]
 # The states of one OTA offer on a gateway (DESIGN.md section 6), as reported to cloud-sync.
@@ -115,7 +115,22 @@ class BearingFeaturesStep(_Strict):
     max_samples: int = Field(default=65536, gt=0, description="Longest window accepted, in samples")
 
 
-PreprocessStep = Annotated[GrayscaleStep | ResizeStep | ScaleStep | BearingFeaturesStep, Field(discriminator="op")]
+class CycleFeaturesStep(_Strict):
+    """A line unit's completed cycle as model input (edge_agent.line.cycle_model): unit and product rows of the
+    model's tables, speed setpoint over the unit's nominal, share of the cycle the upstream unit was not running."""
+
+    op: Literal["cycle_features"] = "cycle_features"
+    feature_names: list[str] = Field(description="Names of the features, in model input order")
+    units: list[str] = Field(min_length=1, description="Unit ids, in table row order")
+    products: dict[str, list[str]] = Field(
+        description="Per unit, its products in table column order; any other product uses the unit's last column"
+    )
+    nominal_speed: dict[str, float] = Field(description="Per unit, the speed setpoint the speed feature divides by")
+
+
+PreprocessStep = Annotated[
+    GrayscaleStep | ResizeStep | ScaleStep | BearingFeaturesStep | CycleFeaturesStep, Field(discriminator="op")
+]
 
 
 class InputSpec(_Strict):
@@ -137,7 +152,10 @@ class OutputTensor(_Strict):
     shape: list[int] = Field(description="Tensor shape; -1 marks a dynamic dimension")
     dtype: TensorDType = Field(description="Tensor element type")
     quantization: Quantization | None = Field(default=None, description="Set for integer outputs")
-    meaning: Literal["class_probabilities", "anomaly_score"] = Field(description="What the values are")
+    meaning: Literal["class_probabilities", "anomaly_score", "cycle_time_s"] = Field(
+        description="What the values are (cycle_time_s: expected cycle and its upper bounds, columns as labelled "
+        "in the cycle_features step's model card)"
+    )
 
 
 class OutputSpec(_Strict):
@@ -151,8 +169,10 @@ class OutputSpec(_Strict):
     def _negative_label_known(self) -> OutputSpec:
         if self.negative_label not in self.labels:
             raise ValueError(f"negative_label {self.negative_label!r} is not one of labels {self.labels}")
-        if sum(t.meaning == "class_probabilities" for t in self.tensors) != 1:
-            raise ValueError("exactly one output tensor must have meaning 'class_probabilities'")
+        # a cycle-time regression scores no classes: its labels are the verdicts its judge gives
+        wanted = 0 if any(t.meaning == "cycle_time_s" for t in self.tensors) else 1
+        if sum(t.meaning == "class_probabilities" for t in self.tensors) != wanted:
+            raise ValueError(f"exactly {wanted} output tensor(s) must have meaning 'class_probabilities'")
         return self
 
 

@@ -330,7 +330,7 @@ class Agent:
         if self.opcua is not None:
             self.opcua.stop()
         if self.line is not None:
-            self.line.save()  # a restart resumes the shift's totals from here
+            self.line.save(final=True)  # a restart resumes the shift's totals from here
         self.outbox.flush()  # the last results are published once committed: before MQTT says offline
         offline = json.dumps({"state": "offline", "gateway": self.config.gateway.id, "reason": "stopped"})
         self.mqtt.stop(self.service.topics.status, offline.encode())

@@ -12,6 +12,8 @@ from edge_agent.api import ApiServer
 from edge_agent.config import AgentConfig
 from edge_agent.errors import ConfigError
 from edge_agent.ingest.images import ImageLimits
+from edge_agent.line.cycle_model import CycleModelSource
+from edge_agent.line.cycle_monitor import CycleMonitor
 from edge_agent.line.engine import LineEngine
 from edge_agent.line.opcua import OpcUaSource
 from edge_agent.line.persist import LineStateFile
@@ -86,6 +88,7 @@ def build_line(
         LineStateFile(config.store.path.parent / "line-state.json"),
         publish=service.publish_retained,
         upstream=service.upstream,
+        cycles=build_cycle_monitor(config, tracker, service),
     )
     nodes = [ref[len(OPCUA_PREFIX) :] for ref, _ in tracker.refs() if ref.startswith(OPCUA_PREFIX)]
     if not nodes or config.line.opcua is None:
@@ -98,6 +101,25 @@ def build_line(
         on_problem=lambda node, detail: tracker.problem(f"opcua:{node}", "opcua_node", detail),
     )
     return engine, source
+
+
+def build_cycle_monitor(config: AgentConfig, tracker: LineTracker, service: AgentService) -> CycleMonitor | None:
+    """The cycle-time model over the tracker's cycles (None when line.cycles is unset)."""
+    cycles = config.line.cycles
+    if cycles is None:
+        return None
+    source = CycleModelSource(
+        config.models.dir,
+        cycles.model,
+        TrustedKeys.from_paths(config.models.trusted_keys),
+        on_change=lambda version, path: service.event("model_switched", model=cycles.model, version=version),
+    )
+
+    def publish_event(topic: str, payload: bytes) -> None:
+        if service.publisher is not None:
+            service.publisher.publish(topic, payload, qos=1)
+
+    return CycleMonitor(config.line, config.gateway.ns, tracker, source.get, publish_event, service.upstream)
 
 
 def build_api(

@@ -14,7 +14,7 @@ from edge_agent.errors import EdgeAgentError
 
 log = logging.getLogger(__name__)
 NAMESPACE = "urn:edge-agent:demo-plc"
-TAGS = ("state", "product", "total", "reject")
+TAGS = ("state", "product", "speed", "total", "reject")
 T = TypeVar("T")
 
 
@@ -77,7 +77,9 @@ class OpcUaPlc:
         for unit in self.units:
             for tag in TAGS:
                 text = tag == "product" or (tag == "state" and unit in self.string_states)
-                initial = ua.Variant("" if text else 0, ua.VariantType.String if text else ua.VariantType.Int64)
+                initial = ua.Variant("", ua.VariantType.String) if text else ua.Variant(0, ua.VariantType.Int64)
+                if tag == "speed":
+                    initial = ua.Variant(0.0, ua.VariantType.Double)
                 node_id = ua.NodeId(ua.String(f"{unit}.{tag}"), ua.Int16(self.namespace_index))
                 node = await line.add_variable(node_id, f"{unit}.{tag}", initial)
                 self._nodes[(unit, tag)] = node
@@ -100,8 +102,8 @@ class OpcUaPlc:
             key = (sample.unit, sample.tag)
             if key not in self._nodes:
                 continue
-            text = isinstance(sample.value, str)
-            variant = ua.Variant(sample.value, ua.VariantType.String if text else ua.VariantType.Int64)
+            kind = {str: ua.VariantType.String, float: ua.VariantType.Double}.get(type(sample.value))
+            variant = ua.Variant(sample.value, kind or ua.VariantType.Int64)
             value = _stamped(variant, sample.ts_ms)
             self._values[key] = value
             await self._nodes[key].write_value(value)

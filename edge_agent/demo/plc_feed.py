@@ -34,6 +34,8 @@ def line_section(
                 "id": spec.id,
                 "state_tag": ref("state"),
                 "product_tag": ref("product"),
+                "speed_tag": ref("speed"),
+                "upstream": spec.upstream,
                 "states": states,
                 "counters": {"total": ref("total"), "reject": ref("reject"), "rollover": spec.rollover},
                 "ideal_cycle_s": dict(spec.ideal_cycle_s),

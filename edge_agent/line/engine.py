@@ -11,6 +11,7 @@ from typing import Any
 
 from edge_agent.config_line import LINE_UNIT, LineConfig
 from edge_agent.errors import EdgeAgentError
+from edge_agent.line.cycle_monitor import CycleMonitor
 from edge_agent.line.kpi import Kpis, aggregate, compute_kpis
 from edge_agent.line.persist import LineStateFile
 from edge_agent.line.shifts import ShiftCalendar, ShiftWindow
@@ -37,8 +38,10 @@ class LineEngine:
         publish: Publish,
         upstream: Upstream,
         wall: Callable[[], float] = time.time,
+        cycles: CycleMonitor | None = None,
     ) -> None:
         self.config = config
+        self.cycles = cycles
         self.ns = ns
         self.tracker = tracker
         self.calendar = ShiftCalendar(config.shifts)
@@ -86,11 +89,17 @@ class LineEngine:
         self.tracker.expire()
         now = self.tracker.now_ms()
         self._close_shift(now)
+        if self.cycles is not None:
+            self.cycles.tick()
         if wall - self._last_publish >= self.config.publish_interval_s:
             self._last_publish = wall
             documents = self.compute(now)
             for unit_id, document in documents.items():
                 self._publish(self.topic(unit_id), json.dumps(document, separators=(",", ":")).encode())
+            if self.cycles is not None:
+                for unit_id, document in self.cycles.documents().items():
+                    body = json.dumps({"ts_ms": now, **document}, separators=(",", ":")).encode()
+                    self._publish(self.cycles.status_topic(unit_id), body)
             if wall - self._last_upstream >= self.config.upstream_interval_s:
                 self._last_upstream = wall
                 for unit_id, document in documents.items():
@@ -182,6 +191,10 @@ class LineEngine:
         """The latest KPI documents (status page, /metrics)."""
         return dict(self.latest)
 
+    def cycle_documents(self) -> dict[str, dict[str, Any]]:
+        """Per unit, the cycle-time model's figures (empty when the model is off)."""
+        return self.cycles.documents() if self.cycles is not None else {}
+
     def trend(self, unit_id: str, hours: int = 24) -> list[dict[str, Any]]:
         """Hourly OEE of the last hours (from the kept timeline) for the status page, recomputed once a minute."""
         cached = self._trends.get((unit_id, hours))
@@ -215,8 +228,9 @@ class LineEngine:
                 )
         return points
 
-    def save(self) -> None:
-        """Persist the timeline (pruned to a day) and closed-shift history; failures are logged, never raised."""
+    def save(self, final: bool = False) -> None:
+        """Persist the timeline (pruned to a day) and closed-shift history; failures are logged, never raised.
+        final (at stop): the cycles buffered for cloud-sync go to the outbox too."""
         now = self.tracker.now_ms()
         with self.tracker.lock:
             for unit in self.tracker.units.values():
@@ -236,6 +250,8 @@ class LineEngine:
                 },
             }
             self.tracker.dirty = False
+        if final and self.cycles is not None:
+            self.cycles.flush()
         try:
             self.state_file.save(document)
         except EdgeAgentError as exc:

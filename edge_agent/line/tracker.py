@@ -12,6 +12,7 @@ from typing import Any
 
 from edge_agent.config_line import LineConfig, UnitConfig
 from edge_agent.ingest.tags import QUALITY_GOOD, TagUpdate
+from edge_agent.line.cycles import Cycle, CycleClock
 from edge_agent.line.kpi import UNKNOWN
 from edge_agent.line.unit import UnitTimeline
 
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 OPCUA_PREFIX = "opcua:"
 SPARKPLUG_PREFIX = "sparkplug:"
 REPORT_INTERVAL_S = 60.0
+MAX_PENDING_CYCLES = 100_000  # cycles waiting for the monitor; beyond this the oldest go (a stalled main loop)
 Emit = Callable[..., None]
 
 
@@ -53,13 +55,19 @@ class LineTracker:
         self._max_ms = 0
         self._max_at = 0.0
         self.dirty = False
+        self.clocks = {u.id: CycleClock() for u in config.units}
+        self.seen_ms: dict[str, int] = {}  # newest sample time per unit, any role: what an upstream has covered
+        self.collect_cycles = config.cycles is not None
+        self.cycles: list[Cycle] = []  # completed cycles the cycle monitor has not taken yet
+        self.cycles_dropped = 0
 
     @staticmethod
     def _roles(unit: UnitConfig) -> list[tuple[str, str]]:
         roles = [(unit.state_tag, "state")]
         if unit.counters is not None:
             roles += [(ref, role) for role, ref in unit.counters.model_dump().items() if role != "rollover" and ref]
-        return roles + [(ref, role) for role, ref in (("part", unit.part_tag), ("product", unit.product_tag)) if ref]
+        optional = (("part", unit.part_tag), ("product", unit.product_tag), ("speed", unit.speed_tag))
+        return roles + [(ref, role) for role, ref in optional if ref]
 
     def _route(self, unit: UnitConfig) -> None:
         for ref, role in self._roles(unit):
@@ -97,6 +105,7 @@ class LineTracker:
             self.problem(unit_id, "late_sample", f"{role} sample older than the previous one")
             return None
         self._last[(unit_id, role)] = ts_ms
+        self.seen_ms[unit_id] = max(self.seen_ms.get(unit_id, 0), ts_ms)
         if ts_ms >= self._max_ms:
             self._max_ms, self._max_at = ts_ms, wall
         return ts_ms
@@ -127,8 +136,14 @@ class LineTracker:
             unit.set_state(ts, state or UNKNOWN)
         elif role == "product":
             unit.set_product(ts, _text(update.value))
+        elif role == "speed":
+            if isinstance(update.value, (int, float)) and not isinstance(update.value, bool):
+                self.clocks[uid].set_speed(ts, float(update.value))
+            else:
+                self.problem(uid, "bad_speed", f"speed setpoint {update.value!r} is not a number")
         elif role == "part":
             unit.part_event(ts, update.value)
+            self._clock(unit, ts, 1)
         else:
             self._count(unit, role, ts, update.value)
 
@@ -154,6 +169,30 @@ class LineTracker:
         else:  # total alone or with rejects: all good, rejects move over when their counter says so
             good = delta
         unit.add_parts(ts, good, reject, since)
+        # one clock per part: the total counter when there is one, else each good or reject increment
+        if role == "total" or not counters.total:
+            self._clock(unit, ts, delta)
+
+    def _clock(self, unit: UnitTimeline, ts: int, parts: int) -> None:
+        if not self.collect_cycles or parts <= 0:
+            return
+        uid = unit.config.id
+        cycle = self.clocks[uid].part(uid, ts, parts)
+        if cycle is not None:
+            self.cycles.append(cycle)
+            if len(self.cycles) > MAX_PENDING_CYCLES:
+                del self.cycles[0]
+                self.cycles_dropped += 1
+
+    def last_sample(self, unit_id: str, role: str) -> int:
+        """Time of the newest accepted sample of a unit's tag role (0 when none)."""
+        return self._last.get((unit_id, role), 0)
+
+    def take_cycles(self) -> list[Cycle]:
+        """The completed cycles so far, oldest first (the cycle monitor's input)."""
+        with self.lock:
+            taken, self.cycles = self.cycles, []
+        return taken
 
     def verdict(self, camera: str, verdict: str, ts_ms: int) -> None:
         """An inspection verdict of this agent, for units whose quality source is that camera."""
@@ -162,6 +201,7 @@ class LineTracker:
                 ts = self._stamp(unit_id, ts_ms)
                 if ts is not None:
                     self.units[unit_id].add_parts(ts, int(verdict == "ok"), int(verdict != "ok"))
+                    self._clock(self.units[unit_id], ts, 1)
                     self.dirty = True
 
     def connection(self, source: str, connected: bool) -> None:

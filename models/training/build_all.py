@@ -25,7 +25,7 @@ def _created() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Train both tasks and write their packages under models/."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=["inspection", "maintenance"], help="build one task only")
+    parser.add_argument("--only", choices=["inspection", "maintenance", "cycle-time"], help="build one task only")
     parser.add_argument("--quick", action="store_true", help="tiny smoke-test training")
     parser.add_argument("--out", type=Path, default=MODELS_DIR, help="where NAME/VERSION packages go")
     parser.add_argument("--key", type=Path, default=DEV_KEY, help="Ed25519 private key that signs manifests")
@@ -42,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         from models.training import train_maintenance
 
         trained = train_maintenance.train(seed=0, quick=args.quick)
+        print("wrote", write_package(trained, args.out, key, created=_created(), on_change="bump"))
+    if args.only in (None, "cycle-time"):
+        from models.training import train_cycle_time
+
+        trained = train_cycle_time.train(seed=0, quick=args.quick)
         print("wrote", write_package(trained, args.out, key, created=_created(), on_change="bump"))
     print(f"done in {time.monotonic() - started:.0f} s")
     return 0
