@@ -131,12 +131,17 @@ class CycleModelConfig(_Section):
     drift_k: float = Field(
         default=0.5, ge=0, description="CUSUM allowance in the model's residual sigmas (half the shift to catch fast)"
     )
-    drift_h: float = Field(default=10.0, gt=0, description="CUSUM decision interval in residual sigmas")
+    drift_h: float = Field(
+        default=12.0, gt=0, description="CUSUM decision interval in residual sigmas (false alarms vs. delay)"
+    )
     level_cycles: int = Field(
-        default=30, ge=1, description="Cycles the running level (micro-stops judged against it) averages over"
+        default=30, ge=1, description="Recent cycles whose median pace over the model micro-stops are judged against"
     )
     upstream_wait_s: float = Field(
-        default=30.0, ge=0, description="How long a cycle waits for its upstream unit's tags to cover it (event time)"
+        default=65.0,
+        ge=0,
+        description="How long (s) a cycle waits for its unit's state, product and speed tags and its upstream "
+        "unit's state tag to have a sample at or after its end (two PLC heartbeats); then it is judged as known",
     )
     upload_cycles: int = Field(
         default=500, ge=0, description="Cycles per outbox record uploaded for retraining (stream cycles/UNIT); 0: off"

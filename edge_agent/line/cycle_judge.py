@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import statistics
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +15,7 @@ from edge_agent.line.cycles import Cycle
 NORMAL, SLOW, MICRO_STOP = "normal", "slow", "micro_stop"
 Z_CLIP = 4.0  # one odd cycle moves the CUSUM by at most this many sigmas
 CUSUM_CAP = 3.0  # in decision intervals
+WARM_CYCLES = 5  # cycles that set a unit's pace before any is called a micro-stop
 
 
 def _speed_text(speed: float | None) -> str:
@@ -30,16 +33,19 @@ class Finding:
 
 @dataclass
 class UnitJudge:
-    """Per-unit state: the running level of the cycles over the model, and the upper CUSUM of the residuals."""
+    """Per-unit state: the pace of the recent cycles over the model, and the upper CUSUM of the residuals."""
 
     unit: str
     config: CycleModelConfig
-    level: float = 0.0  # log(cycle / expected) averaged over the last level_cycles judged cycles
-    seen: int = 0
+    recent: deque[float] = field(default_factory=deque)  # log(cycle / expected) of the last level_cycles cycles
+    level: float = 0.0  # their median: the unit's pace, robust to the stops among them
     cusum: float = 0.0
     cusum_start_ms: int = 0  # where the current CUSUM excursion began: the drift's estimated onset
     drift_since_ms: int | None = None
     counts: dict[str, int] = field(default_factory=lambda: {NORMAL: 0, SLOW: 0, MICRO_STOP: 0})
+
+    def __post_init__(self) -> None:
+        self.recent = deque(self.recent, maxlen=self.config.level_cycles)
 
     @property
     def drift_ratio(self) -> float:
@@ -49,20 +55,25 @@ class UnitJudge:
     def judge(self, cycle: Cycle, expected: Expectation) -> tuple[str, list[Finding]]:
         """The verdict of one cycle (in time order per unit) and what it makes news of."""
         findings: list[Finding] = []
-        scale = math.exp(self.level)  # the unit's current pace: a drifting unit's every cycle is no micro-stop
+        residual = math.log(cycle.seconds / expected.expected_s)
+        # judged at the unit's own pace: a drifting unit's every cycle is no micro-stop; until a few cycles have
+        # set the pace (start-up, a restart mid-drift) no cycle is called a micro-stop
+        warm = len(self.recent) >= WARM_CYCLES
+        scale = math.exp(self.level)
         extra = cycle.seconds - expected.expected_s * scale
-        if extra >= self.config.micro_stop_s and cycle.seconds > expected.p999_s * scale:
+        stopped = warm and extra >= self.config.micro_stop_s and cycle.seconds > expected.p999_s * scale
+        if cycle.upstream_known:  # else a feature is missing (the feeder's source was down): no evidence of pace
+            self.recent.append(residual)
+            self.level = statistics.median(self.recent)
+        if stopped:
             self.counts[MICRO_STOP] += 1
             findings.append(self._micro_stop(cycle, expected, extra))
-            return MICRO_STOP, findings  # a stop says nothing about the pace: neither level nor CUSUM move
+            return MICRO_STOP, findings  # a stop says nothing about the pace: the CUSUM does not move
         verdict = SLOW if cycle.seconds > expected.p99_s else NORMAL
         self.counts[verdict] += 1
-        sigma = max(expected.sigma_log, 1e-4)
-        residual = math.log(cycle.seconds / expected.expected_s)
-        z = max(-Z_CLIP, min(Z_CLIP, residual / sigma))
-        self.seen += 1
-        clipped = max(self.level - Z_CLIP * sigma, min(self.level + Z_CLIP * sigma, residual))
-        self.level += (clipped - self.level) / min(self.seen, self.config.level_cycles)
+        if not cycle.upstream_known:
+            return verdict, findings
+        z = max(-Z_CLIP, min(Z_CLIP, residual / max(expected.sigma_log, 1e-4)))
         if self.cusum == 0.0:
             self.cusum_start_ms = cycle.start_ms
         # capped: after a long drift the sum must not take hours to forget it
@@ -70,8 +81,8 @@ class UnitJudge:
         if self.drift_since_ms is None and self.cusum > self.config.drift_h:
             self.drift_since_ms = self.cusum_start_ms
             findings.append(self._drift(cycle, "drift"))
-        elif self.drift_since_ms is not None and self.level < self.config.drift_k * sigma:
-            findings.append(self._drift(cycle, "drift_end"))  # the pace is back within the CUSUM's allowance
+        elif self.drift_since_ms is not None and self.level <= 0.0:
+            findings.append(self._drift(cycle, "drift_end"))  # the pace is back at the model's
             self.drift_since_ms, self.cusum = None, 0.0
         return verdict, findings
 
@@ -108,6 +119,26 @@ class UnitJudge:
             "expected_s": round(expected.expected_s, 3),
             "p999_s": round(expected.p999_s, 3),
         }
+
+    def to_json(self) -> dict[str, Any]:
+        """What a restart needs to go on judging at the same pace, with the same CUSUM and drift alarm."""
+        return {
+            "recent": [round(r, 6) for r in self.recent],
+            "cusum": self.cusum,
+            "cusum_start_ms": self.cusum_start_ms,
+            "drift_since_ms": self.drift_since_ms,
+            "counts": self.counts,
+        }
+
+    def restore(self, document: dict[str, Any]) -> None:
+        """Resume from to_json() (a document of an older layout leaves the defaults)."""
+        self.recent.extend(float(r) for r in document.get("recent", []))
+        self.level = statistics.median(self.recent) if self.recent else 0.0
+        self.cusum = float(document.get("cusum", 0.0))
+        self.cusum_start_ms = int(document.get("cusum_start_ms", 0))
+        since = document.get("drift_since_ms")
+        self.drift_since_ms = int(since) if since is not None else None
+        self.counts.update({str(k): int(v) for k, v in document.get("counts", {}).items() if k in self.counts})
 
     def status(self) -> dict[str, Any]:
         """The unit's cycle figures for the retained cycles document, the status page and /metrics."""

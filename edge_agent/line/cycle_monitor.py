@@ -50,9 +50,13 @@ class CycleMonitor:
         self._upstream = upstream
         self._wall = wall
         self.upstream_of = {u.id: u.upstream for u in line.units}
+        self.roles = {
+            u.id: ("state", *(["product"] if u.product_tag else []), *(["speed"] if u.speed_tag else []))
+            for u in line.units
+        }
         self.upload_interval_s = line.upstream_interval_s
         self.judges = {u.id: UnitJudge(u.id, self.config) for u in line.units}
-        self.pending: list[Cycle] = []
+        self.pending: list[tuple[float, Cycle]] = []  # (wall time taken, cycle) waiting for its tags
         self.not_cycles: Counter[str] = Counter()  # candidates the unit did not run all through (a visible stop)
         self.unjudged: Counter[str] = Counter()
         self.events: Counter[tuple[str, str]] = Counter()
@@ -71,7 +75,8 @@ class CycleMonitor:
 
     def tick(self) -> list[dict[str, Any]]:
         """Judge every cycle whose unit and upstream tags now cover it; returns the events published."""
-        self.pending += self.tracker.take_cycles()
+        taken = self._wall()
+        self.pending += [(taken, cycle) for cycle in self.tracker.take_cycles()]
         ready = self._ready()
         model = self._model()
         self.model_ident = model.ident if model is not None else None
@@ -92,17 +97,17 @@ class CycleMonitor:
     def _ready(self) -> list[Cycle]:
         """Cycles covered by their unit's state tag and the upstream unit's tags (or waited for long enough),
         resolved against the timelines; candidates across a stop or a product or speed change are dropped."""
-        now = self.tracker.now_ms()
-        wait_ms = int(self.config.upstream_wait_s * 1000)
+        # waited for in wall time: a replay's event clock runs ahead with its fastest source
+        deadline = self._wall() - self.config.upstream_wait_s
         ready, waiting = [], []
         with self.tracker.lock:
-            for cycle in self.pending:
+            for taken, cycle in self.pending:
                 upstream = self.upstream_of.get(cycle.unit)
-                covered = self.tracker.last_sample(cycle.unit, "state") >= cycle.end_ms and (
-                    upstream is None or self.tracker.seen_ms.get(upstream, 0) >= cycle.end_ms
+                covered = self._covered(cycle.unit, cycle.end_ms, self.roles[cycle.unit]) and (
+                    upstream is None or self._covered(upstream, cycle.end_ms, ("state",))
                 )
-                if not covered and now - cycle.end_ms < wait_ms:
-                    waiting.append(cycle)
+                if not covered and taken > deadline:
+                    waiting.append((taken, cycle))
                     continue
                 resolved = self._resolve(cycle, upstream)
                 if resolved is None:
@@ -111,6 +116,11 @@ class CycleMonitor:
                     ready.append(resolved)
         self.pending = waiting
         return ready
+
+    def _covered(self, unit_id: str, end_ms: int, roles: tuple[str, ...]) -> bool:
+        """Whether each of these tags of the unit has a sample at or after end_ms (tags of one unit may come in
+        any order across tags: an OPC UA publish groups its changes by node)."""
+        return all(self.tracker.last_sample(unit_id, role) >= end_ms for role in roles)
 
     def _resolve(self, cycle: Cycle, upstream: str | None) -> Cycle | None:
         unit = self.tracker.units[cycle.unit]
@@ -125,11 +135,11 @@ class CycleMonitor:
         steady, speed = self.tracker.clocks[cycle.unit].speed_over(cycle.start_ms, cycle.end_ms)
         if not steady:
             return None
-        down = 0.0
+        down, known = 0, True
         if upstream is not None:
             feeder = self.tracker.units[upstream]
-            down = down_ms(feeder.segments, _open(feeder, 2**62), spans) / run_ms
-        return Cycle(cycle.unit, cycle.start_ms, cycle.end_ms, product, speed, down, run_ms)
+            down, known = down_ms(feeder.segments, _open(feeder, 2**62), spans)
+        return Cycle(cycle.unit, cycle.start_ms, cycle.end_ms, product, speed, down / run_ms, known, run_ms)
 
     def _publish(self, cycle: Cycle, finding: Finding) -> dict[str, Any]:
         document = {
@@ -165,6 +175,21 @@ class CycleMonitor:
     def flush(self) -> None:
         """Upload what is buffered (at stop)."""
         self._upload(force=True)
+
+    def to_json(self) -> dict[str, Any]:
+        """Judges' state and event counts for the line state file (a restart resumes them)."""
+        return {
+            "judges": {uid: judge.to_json() for uid, judge in self.judges.items()},
+            "events": [[uid, kind, n] for (uid, kind), n in self.events.items()],
+        }
+
+    def restore(self, document: dict[str, Any]) -> None:
+        """Resume from to_json(); units no longer configured are skipped."""
+        for uid, state in document.get("judges", {}).items():
+            if uid in self.judges:
+                self.judges[uid].restore(state)
+        for uid, kind, n in document.get("events", []):
+            self.events[(str(uid), str(kind))] += int(n)
 
     def documents(self) -> dict[str, dict[str, Any]]:
         """Per unit: verdict counts, pace over the model, drift, events, model (retained cycles documents)."""

@@ -24,6 +24,7 @@ class Cycle:
     product: str | None
     speed: float | None
     upstream_down: float = 0.0  # share of the running time the upstream unit was known to be not running
+    upstream_known: bool = True  # False when the upstream unit's state was unknown for part of it (an outage)
     run_ms: int | None = None  # running time; None: not resolved yet (then the whole interval)
 
     @property
@@ -33,7 +34,8 @@ class Cycle:
 
     def row(self, verdict: str, drift: bool) -> list[Any]:
         """The upload row (CYCLE_COLUMNS) for retraining; drift: judged while the unit's drift alarm was on."""
-        seconds, down = round(self.seconds, 3), round(self.upstream_down, 4)
+        seconds = round(self.seconds, 3)
+        down = round(self.upstream_down, 4) if self.upstream_known else None  # null: the feeder's state was unknown
         return [self.end_ms, seconds, self.product, self.speed, down, verdict, int(drift)]
 
 
@@ -60,7 +62,10 @@ class CycleClock:
     def part(self, unit: str, ts_ms: int, parts: int) -> Cycle | None:
         """Parts counted at ts_ms: a candidate cycle when exactly one part followed the previous one; whether the
         unit ran all through it is judged later against its timeline (tags of one unit may arrive out of order)."""
-        previous, self.last_part_ms = self.last_part_ms, ts_ms
+        previous = self.last_part_ms
+        # a reading of several parts (after an outage, a restart, a sampled counter) says when the last of them was
+        # counted, not when it was made: the clock starts again at the next single part
+        self.last_part_ms = ts_ms if parts == 1 else 0
         if parts != 1 or previous <= 0 or ts_ms <= previous:
             return None
         return Cycle(unit, previous, ts_ms, None, None)
@@ -91,12 +96,15 @@ def running_spans(
     return [(a, b) for a, b, state in pieces if state == RUNNING]
 
 
-def down_ms(segments: list[Any], open_segment: Any | None, spans: list[tuple[int, int]]) -> int:
-    """Milliseconds of the spans in which the unit was known to be in a state other than running."""
-    down = 0
+def down_ms(segments: list[Any], open_segment: Any | None, spans: list[tuple[int, int]]) -> tuple[int, bool]:
+    """Milliseconds of the spans in which the unit was known to be in a state other than running, and whether its
+    state was known all through them."""
+    down = known = 0
     for a, b in spans:
-        down += sum(y - x for x, y, state in _pieces(segments, open_segment, a, b) if state not in (RUNNING, UNKNOWN))
-    return down
+        for x, y, state in _pieces(segments, open_segment, a, b):
+            known += (y - x) * (state != UNKNOWN)
+            down += (y - x) * (state not in (RUNNING, UNKNOWN))
+    return down, known == sum(b - a for a, b in spans)
 
 
 def product_at(segments: list[Any], open_segment: Any | None, ts_ms: int) -> str | None:

@@ -77,6 +77,8 @@ class LineEngine:
                 if unit_id in self.tracker.units:
                     self.tracker.units[unit_id].restore(document)
         self.history = {k: list(v) for k, v in saved.get("history", {}).items()}
+        if self.cycles is not None:
+            self.cycles.restore(saved.get("cycles", {}))
         shift = saved.get("shift")
         if shift:
             self.shift = ShiftWindow(shift["id"], shift["name"], shift["start_ms"], shift["end_ms"], ())
@@ -240,6 +242,7 @@ class LineEngine:
                 "history": self.history,
                 "clock_ms": now,
                 "problems": [[uid, kind, n] for (uid, kind), n in self.tracker.problems.items()],
+                "cycles": self.cycles.to_json() if self.cycles is not None else {},
                 "shift": None
                 if self.shift is None
                 else {

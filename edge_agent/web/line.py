@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from flask import Blueprint, Response, abort, jsonify, request
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from edge_agent.config_line import LINE_UNIT
@@ -26,6 +26,9 @@ class LineView(Protocol):
     def trend(self, unit_id: str, hours: int = 24) -> list[dict[str, Any]]:
         """Hourly KPIs, oldest first."""
 
+    def cycle_documents(self) -> dict[str, dict[str, Any]]:
+        """Per unit, the cycle-time model's figures (empty when the model is off)."""
+
 
 def line_blueprint(view: LineView) -> Blueprint:
     """Routes under /api/v1/line."""
@@ -41,6 +44,11 @@ def line_blueprint(view: LineView) -> Blueprint:
     def documents() -> Response:
         """Every unit's latest KPI document (shift so far and rolling window)."""
         return jsonify(units=view.documents())
+
+    @api.get("/cycles")
+    def cycles() -> Response:
+        """Per unit: cycle verdict counts, pace over the model, drift and the latest micro-stop/drift events."""
+        return jsonify(units=view.cycle_documents())
 
     @api.get("/<unit>/waterfall.svg")
     def waterfall(unit: str) -> Response:
@@ -103,3 +111,24 @@ class LineCollector(Collector):
                 for problem, count in document.get("problems", {}).items():
                     problems.add_metric([unit, problem], count)
         yield from (factor, loss, unknown, parts, state, problems)
+        yield from self._cycles()
+
+    def _cycles(self) -> Iterator[Metric]:
+        """The cycle-time model's verdicts and events per unit, its pace over the model and whether it drifts."""
+        verdicts = CounterMetricFamily(
+            "edge_agent_line_cycles", "Cycles judged by the cycle-time model", labels=["unit", "verdict"]
+        )
+        events = CounterMetricFamily(
+            "edge_agent_line_cycle_events", "Hidden micro-stop and drift events", labels=["unit", "type"]
+        )
+        pace = GaugeMetricFamily("edge_agent_line_cycle_pace", "Cycles over the model (0.1: +10%)", labels=["unit"])
+        drift = GaugeMetricFamily("edge_agent_line_cycle_drift", "1 while a drift alarm is on", labels=["unit"])
+        for unit, document in sorted(self._view.cycle_documents().items()):
+            for verdict, count in document["counts"].items():
+                verdicts.add_metric([unit, verdict], count)
+            verdicts.add_metric([unit, "unjudged"], document["unjudged"])
+            for kind, count in document["events"].items():
+                events.add_metric([unit, kind], count)
+            pace.add_metric([unit], document["pace"])
+            drift.add_metric([unit], float(document["drift"] is not None))
+        yield from (verdicts, events, pace, drift)

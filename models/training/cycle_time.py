@@ -41,8 +41,16 @@ class UnitFit:
 
 
 def trainable(rows: list[list[Any]]) -> list[list[Any]]:
-    """Rows a fit may learn from: cycles judged normal/slow or not judged, outside any drift alarm."""
-    return [r for r in rows if r[COL["verdict"]] in TRAINABLE and not r[COL["drift"]] and r[COL["seconds"]] > 0]
+    """Rows a fit may learn from: cycles judged normal/slow or not judged, outside any drift alarm, with every
+    feature known."""
+    return [
+        r
+        for r in rows
+        if r[COL["verdict"]] in TRAINABLE
+        and not r[COL["drift"]]
+        and r[COL["seconds"]] > 0
+        and r[COL["upstream_down"]] is not None
+    ]
 
 
 def _huber(x: np.ndarray, y: np.ndarray, iterations: int = 30) -> np.ndarray:

@@ -294,6 +294,21 @@
       loadChart(pair[0], `${base}/waterfall.svg`);
       loadChart(pair[1], `${base}/trend.svg`);
     }
+    await refreshCycles();
+  }
+
+  async function refreshCycles() {
+    const response = await api("/api/v1/line/cycles");
+    const units = response.ok ? (await response.json()).units : {};
+    const ids = Object.keys(units).sort();
+    document.getElementById("line-cycles-block").hidden = ids.length === 0;
+    fill("line-cycles", ids.map((id) => {
+      const c = units[id];
+      const latest = c.recent.length ? c.recent[c.recent.length - 1].reason : "";
+      const pace = `${c.pace >= 0 ? "+" : ""}${fmt(c.pace * 100, 1)}%`;
+      return [id, c.model ? c.model.version : "none", c.counts.normal, c.counts.slow, c.counts.micro_stop, pace,
+        c.drift ? `since ${new Date(c.drift.since_ms).toLocaleTimeString()}` : "", latest];
+    }));
   }
 
   async function refresh() {
