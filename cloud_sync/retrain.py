@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from cloud_sync.client import ApiClient, ProgressLine, build_package_tar
 from cloud_sync.errors import CloudSyncError
-from edge_agent.contracts import semver_key
+from edge_agent.contracts import Manifest, semver_key
 
 NOT_BETTER = 3
+CYCLE_RECORDS = 1000  # the telemetry API's page limit: up to 500,000 cycles at 500 per record
 
 
 def _current_version(client: ApiClient, model: str) -> str:
@@ -46,6 +49,17 @@ def _download_package(url: str, token: str, model: str, version: str, into: Path
     return into / model / version
 
 
+def _cycle_records(client: ApiClient, since_days: float) -> list[dict[str, Any]]:
+    """The uploaded cycle records of the last since_days (at most the newest CYCLE_RECORDS), oldest first."""
+    since_ms = int((time.time() - since_days * 86400) * 1000)
+    found: list[dict[str, Any]] = client.call(
+        "GET", f"/telemetry?kind=cycles&since_ms={since_ms}&limit={CYCLE_RECORDS}"
+    )
+    if not found:
+        raise CloudSyncError(f"no uploaded line cycles since {since_days:g} days: enable line.cycles on a gateway")
+    return [record["document"] for record in reversed(found)]
+
+
 def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
     print("$", " ".join(command), file=sys.stderr)
     return subprocess.run(command, capture_output=True, text=True)
@@ -64,14 +78,22 @@ def retrain(client: ApiClient, args: argparse.Namespace) -> int:
     current_version = _current_version(client, args.model)
     current = _download_package(url, token, args.model, current_version, workdir / "current")
     dataset = workdir / "dataset"
-    export = _run(
-        [sys.executable, "-m", "cloud_sync.cli", "export", args.model, "--out", str(dataset), "--only-labelled",
-         "--url", url, "--token", token]
-    )  # fmt: skip
-    if export.returncode != 0:
-        raise CloudSyncError(f"export failed: {export.stderr.strip()[-2000:]}")
-    command = [sys.executable, "-m", "models.training.retrain", args.model, str(dataset), "--current", str(current)]
-    command += ["--out", str(workdir / "candidate"), "--seed", str(args.seed)] + (["--quick"] if args.quick else [])
+    if Manifest.model_validate_json((current / "manifest.json").read_bytes()).task == "cycle_time":
+        # line cycles are no labelled samples: the gateways' uploaded cycles (stream cycles/UNIT) are the data
+        records = _cycle_records(client, args.since_days)
+        dataset.mkdir(parents=True, exist_ok=True)
+        (dataset / "cycles.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        command = [sys.executable, "-m", "models.training.retrain_cycle_time", str(dataset), "--current", str(current)]
+        command += ["--out", str(workdir / "candidate")] + (["--include-drift"] if args.accept_drift else [])
+    else:
+        export = _run(
+            [sys.executable, "-m", "cloud_sync.cli", "export", args.model, "--out", str(dataset), "--only-labelled",
+             "--url", url, "--token", token]
+        )  # fmt: skip
+        if export.returncode != 0:
+            raise CloudSyncError(f"export failed: {export.stderr.strip()[-2000:]}")
+        command = [sys.executable, "-m", "models.training.retrain", args.model, str(dataset), "--current", str(current)]
+        command += ["--out", str(workdir / "candidate"), "--seed", str(args.seed)] + (["--quick"] if args.quick else [])
     trained = _run(command)
     print(trained.stdout, end="")
     if trained.returncode == NOT_BETTER:
@@ -100,4 +122,8 @@ def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", help="where the dataset and candidate go (default: a new temp dir)")
     parser.add_argument("--queue", action="store_true", help="queue it as a job for the service instead of here")
+    parser.add_argument("--since-days", type=float, default=14.0, help="cycle-time: uploaded cycles of these days")
+    parser.add_argument(
+        "--accept-drift", action="store_true", help="cycle-time: learn drifted cycles as the new normal (new tooling)"
+    )
     parser.set_defaults(remote=retrain)

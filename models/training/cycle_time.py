@@ -40,14 +40,14 @@ class UnitFit:
     n: int
 
 
-def trainable(rows: list[list[Any]]) -> list[list[Any]]:
-    """Rows a fit may learn from: cycles judged normal/slow or not judged, outside any drift alarm, with every
-    feature known."""
+def trainable(rows: list[list[Any]], include_drift: bool = False) -> list[list[Any]]:
+    """Rows a fit may learn from: cycles judged normal/slow or not judged, with every feature known, and outside
+    any drift alarm unless the drifted pace is to be learned (new tooling: the new normal, not a degradation)."""
     return [
         r
         for r in rows
         if r[COL["verdict"]] in TRAINABLE
-        and not r[COL["drift"]]
+        and (include_drift or not r[COL["drift"]])
         and r[COL["seconds"]] > 0
         and r[COL["upstream_down"]] is not None
     ]
@@ -101,11 +101,13 @@ def fit_unit(rows: list[list[Any]]) -> UnitFit:
     return UnitFit(products, [*intercepts, pooled_value], speed_coef, upstream_coef, nominal, q99, q999, sigma, len(y))
 
 
-def fit(rows_by_unit: dict[str, list[list[Any]]], min_cycles: int = 200) -> dict[str, UnitFit]:
+def fit(
+    rows_by_unit: dict[str, list[list[Any]]], min_cycles: int = 200, include_drift: bool = False
+) -> dict[str, UnitFit]:
     """Every unit with enough trainable cycles, in id order."""
     out = {}
     for unit in sorted(rows_by_unit):
-        rows = trainable(rows_by_unit[unit])
+        rows = trainable(rows_by_unit[unit], include_drift)
         if len(rows) >= min_cycles:
             out[unit] = fit_unit(rows)
     return out
