@@ -140,8 +140,8 @@ class CycleModelConfig(_Section):
     upstream_wait_s: float = Field(
         default=65.0,
         ge=0,
-        description="How long (s) a cycle waits for its unit's state, product and speed tags and its upstream "
-        "unit's state tag to have a sample at or after its end (two PLC heartbeats); then it is judged as known",
+        description="How long (s) a cycle waits for its unit's and its upstream unit's state tags to have a sample "
+        "at or after its end (a state change or heartbeat; two heartbeats by default); then it is judged as known",
     )
     upload_cycles: int = Field(
         default=500, ge=0, description="Cycles per outbox record uploaded for retraining (stream cycles/UNIT); 0: off"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -50,10 +51,6 @@ class CycleMonitor:
         self._upstream = upstream
         self._wall = wall
         self.upstream_of = {u.id: u.upstream for u in line.units}
-        self.roles = {
-            u.id: ("state", *(["product"] if u.product_tag else []), *(["speed"] if u.speed_tag else []))
-            for u in line.units
-        }
         self.upload_interval_s = line.upstream_interval_s
         self.judges = {u.id: UnitJudge(u.id, self.config) for u in line.units}
         self.pending: list[tuple[float, Cycle]] = []  # (wall time taken, cycle) waiting for its tags
@@ -73,11 +70,12 @@ class CycleMonitor:
         """Where a unit's cycle figures go (retained, with the KPI documents)."""
         return f"{self.ns}/line/{unit_id}/cycles"
 
-    def tick(self) -> list[dict[str, Any]]:
-        """Judge every cycle whose unit and upstream tags now cover it; returns the events published."""
+    def tick(self, final: bool = False) -> list[dict[str, Any]]:
+        """Judge every cycle whose unit and upstream tags now cover it (final, at stop: every cycle, with what is
+        known); returns the events published."""
         taken = self._wall()
         self.pending += [(taken, cycle) for cycle in self.tracker.take_cycles()]
-        ready = self._ready()
+        ready = self._ready(final)
         model = self._model()
         self.model_ident = model.ident if model is not None else None
         expectations = model.expect(ready) if model is not None else [None] * len(ready)
@@ -94,17 +92,17 @@ class CycleMonitor:
         self._upload()
         return published
 
-    def _ready(self) -> list[Cycle]:
+    def _ready(self, final: bool) -> list[Cycle]:
         """Cycles covered by their unit's state tag and the upstream unit's tags (or waited for long enough),
         resolved against the timelines; candidates across a stop or a product or speed change are dropped."""
         # waited for in wall time: a replay's event clock runs ahead with its fastest source
-        deadline = self._wall() - self.config.upstream_wait_s
+        deadline = math.inf if final else self._wall() - self.config.upstream_wait_s
         ready, waiting = [], []
         with self.tracker.lock:
             for taken, cycle in self.pending:
                 upstream = self.upstream_of.get(cycle.unit)
-                covered = self._covered(cycle.unit, cycle.end_ms, self.roles[cycle.unit]) and (
-                    upstream is None or self._covered(upstream, cycle.end_ms, ("state",))
+                covered = self._covered(cycle.unit, cycle.end_ms) and (
+                    upstream is None or self._covered(upstream, cycle.end_ms)
                 )
                 if not covered and taken > deadline:
                     waiting.append((taken, cycle))
@@ -117,10 +115,10 @@ class CycleMonitor:
         self.pending = waiting
         return ready
 
-    def _covered(self, unit_id: str, end_ms: int, roles: tuple[str, ...]) -> bool:
-        """Whether each of these tags of the unit has a sample at or after end_ms (tags of one unit may come in
-        any order across tags: an OPC UA publish groups its changes by node)."""
-        return all(self.tracker.last_sample(unit_id, role) >= end_ms for role in roles)
+    def _covered(self, unit_id: str, end_ms: int) -> bool:
+        """Whether the unit's state tag has a sample at or after end_ms: its timeline is known up to there (tags
+        may come in any order across tags: an OPC UA publish groups its changes by node, a replay by source)."""
+        return self.tracker.last_sample(unit_id, "state") >= end_ms
 
     def _resolve(self, cycle: Cycle, upstream: str | None) -> Cycle | None:
         unit = self.tracker.units[cycle.unit]
@@ -173,7 +171,8 @@ class CycleMonitor:
             self._last_upload = self._wall()
 
     def flush(self) -> None:
-        """Upload what is buffered (at stop)."""
+        """At stop: judge what waits (a restart would lose it) and upload what is buffered."""
+        self.tick(final=True)
         self._upload(force=True)
 
     def to_json(self) -> dict[str, Any]:

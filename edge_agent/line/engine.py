@@ -234,6 +234,8 @@ class LineEngine:
         """Persist the timeline (pruned to a day) and closed-shift history; failures are logged, never raised.
         final (at stop): the cycles buffered for cloud-sync go to the outbox too."""
         now = self.tracker.now_ms()
+        if final and self.cycles is not None:
+            self.cycles.flush()  # before the judges' state is taken: what it judged now is in the saved state
         with self.tracker.lock:
             for unit in self.tracker.units.values():
                 unit.prune(now - KEEP_MS)
@@ -253,8 +255,6 @@ class LineEngine:
                 },
             }
             self.tracker.dirty = False
-        if final and self.cycles is not None:
-            self.cycles.flush()
         try:
             self.state_file.save(document)
         except EdgeAgentError as exc:

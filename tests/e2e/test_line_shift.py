@@ -50,6 +50,7 @@ class KpiProbe:
     def __init__(self) -> None:
         self.final: dict[str, dict[str, Any]] = {}
         self.anomalies: list[dict[str, Any]] = []
+        self.cycles: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
 
     def __call__(self, message: InboundMessage) -> None:
@@ -57,6 +58,10 @@ class KpiProbe:
         if message.topic.endswith("/anomaly"):
             with self.lock:
                 self.anomalies.append(document)
+            return
+        if message.topic.endswith("/cycles"):
+            with self.lock:
+                self.cycles[document["unit"]] = document
             return
         shift = document.get("shift")
         if shift and shift["final"]:
@@ -107,7 +112,7 @@ class Shift:
         settings = MqttSettings(host="127.0.0.1", port=broker.port, client_id="plc-sim", replay_acked_s=0)
         self.probe = KpiProbe()
         self.client = MqttClient(settings, self.probe)
-        self.client.subscribe([f"{NS}/line/+/kpi", f"{NS}/line/+/anomaly"])
+        self.client.subscribe([f"{NS}/line/+/kpi", f"{NS}/line/+/anomaly", f"{NS}/line/+/cycles"])
         self.client.start()
         assert self.client.wait_connected(10)
         self.feed = PlcFeed(lambda t, p: self.client.publish(t, p, qos=1), NS, plc, OPCUA_UNITS)
@@ -254,4 +259,6 @@ def test_a_shift_with_outages_rollover_reset_and_a_restart_matches_ground_truth(
     # and its figures are on /metrics, the status page's JSON and in the outbox for retraining
     assert 'edge_agent_line_cycles_total{unit="weld-2",verdict="normal"}' in outputs["metrics"]
     assert outputs["cycles"]["weld-2"]["drift"] is not None and outputs["cycles"]["weld-2"]["model"]["version"]
+    assert shift.probe.cycles["weld-2"]["drift"] is not None  # the retained cycles document says so too
+    assert shift.probe.cycles["press-1"]["counts"]["micro_stop"] >= 1
     assert {f"cycles/{unit}" for unit in ALL} <= outputs["streams"]
