@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edge_agent.errors import ModelPackageError
 from edge_agent.loading import load_model
 from edge_agent.pipelines.inspection import QualityInspector
 from edge_agent.pipelines.maintenance import HealthMonitor
@@ -22,6 +23,10 @@ def build_pipeline(package_dir: Path, trusted_keys: list[Path], threads: int = 1
 
 def _pipeline_for(package_dir: Path, trusted: TrustedKeys, options: RuntimeOptions) -> Pipeline:
     model = load_model(package_dir, trusted, options)
+    if model.manifest.task == "cycle_time":
+        # the line engine runs it from models.dir itself; as a pipeline (an OTA offer) it is refused with a reason
+        model.runtime.close()
+        raise ModelPackageError(f"{model.package.ident} is a cycle-time model: the line engine runs it, not a pipeline")
     if model.manifest.task == "quality_inspection":
         return QualityInspector(model)
     return HealthMonitor(model)

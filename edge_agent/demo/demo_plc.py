@@ -47,4 +47,4 @@ def prepare_demo_plc(publish: PublishMqtt, ns: str) -> DemoPlc:
     ]
     line = PlcLine(DEMO_UNITS, start_ms, LENGTH_S, breaks)
     runner = PlcRunner(line, PlcFeed(publish, ns, plc, opcua_units), speed=60.0)
-    return DemoPlc(plc, runner, line_section(DEMO_UNITS, plc, SHIFTS))
+    return DemoPlc(plc, runner, line_section(DEMO_UNITS, plc, SHIFTS, cycles={}))  # the shipped cycle-time model

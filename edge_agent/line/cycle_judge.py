@@ -92,7 +92,10 @@ class UnitJudge:
             f"({expected.expected_s * math.exp(self.level):.1f} s) for product {cycle.product}"
             f"{_speed_text(cycle.speed)} while the state said running"
         )
-        return Finding("micro_stop", reason, {"extra_s": round(extra, 2), **self._cycle(cycle, expected)})
+        at_pace = round(expected.expected_s * math.exp(self.level), 3)
+        return Finding(
+            "micro_stop", reason, {"extra_s": round(extra, 2), "pace_s": at_pace, **self._cycle(cycle, expected)}
+        )
 
     def _drift(self, cycle: Cycle, kind: str) -> Finding:
         since = self.drift_since_ms if self.drift_since_ms is not None else cycle.start_ms

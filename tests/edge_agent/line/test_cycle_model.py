@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_agent.errors import IntegrityError
+from edge_agent.app.pipelines import build_pipeline
+from edge_agent.errors import IntegrityError, ModelPackageError
 from edge_agent.line.cycle_model import CycleModel, CycleModelSource
 from edge_agent.line.cycles import Cycle
 from edge_agent.loading import load_model
@@ -89,3 +90,9 @@ def test_a_tampered_package_is_refused_and_the_working_one_stays(tmp_path: Path)
         shutil.copytree(PACKAGE, broken)
         (broken / "model.onnx").write_bytes((broken / "model.onnx").read_bytes() + b"\0")
         load_model(broken, TrustedKeys.from_paths([KEYS]))
+
+
+def test_offered_as_a_pipeline_it_is_refused_with_a_reason() -> None:
+    # given the package offered the way OTA builds camera and asset models; then it is refused, not half-loaded
+    with pytest.raises(ModelPackageError, match="cycle-time model: the line engine runs it"):
+        build_pipeline(PACKAGE, [KEYS])
