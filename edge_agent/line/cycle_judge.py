@@ -62,7 +62,7 @@ class UnitJudge:
         scale = math.exp(self.level)
         extra = cycle.seconds - expected.expected_s * scale
         stopped = warm and extra >= self.config.micro_stop_s and cycle.seconds > expected.p999_s * scale
-        if cycle.upstream_known:  # else a feature is missing (the feeder's source was down): no evidence of pace
+        if cycle.features_known:  # else a feature is missing (the feeder's source was down): no evidence of pace
             self.recent.append(residual)
             self.level = statistics.median(self.recent)
         if stopped:
@@ -71,7 +71,7 @@ class UnitJudge:
             return MICRO_STOP, findings  # a stop says nothing about the pace: the CUSUM does not move
         verdict = SLOW if cycle.seconds > expected.p99_s else NORMAL
         self.counts[verdict] += 1
-        if not cycle.upstream_known:
+        if not cycle.features_known:
             return verdict, findings
         z = max(-Z_CLIP, min(Z_CLIP, residual / max(expected.sigma_log, 1e-4)))
         if self.cusum == 0.0:

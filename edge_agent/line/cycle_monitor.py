@@ -51,6 +51,7 @@ class CycleMonitor:
         self._upstream = upstream
         self._wall = wall
         self.upstream_of = {u.id: u.upstream for u in line.units}
+        self.has_speed = {u.id: u.speed_tag is not None for u in line.units}
         self.upload_interval_s = line.upstream_interval_s
         self.judges = {u.id: UnitJudge(u.id, self.config) for u in line.units}
         self.pending: list[tuple[float, Cycle]] = []  # (wall time taken, cycle) waiting for its tags
@@ -137,7 +138,10 @@ class CycleMonitor:
         if upstream is not None:
             feeder = self.tracker.units[upstream]
             down, known = down_ms(feeder.segments, _open(feeder, 2**62), spans)
-        return Cycle(cycle.unit, cycle.start_ms, cycle.end_ms, product, speed, down / run_ms, known, run_ms)
+        speed_known = speed is not None or not self.has_speed[cycle.unit]
+        return Cycle(
+            cycle.unit, cycle.start_ms, cycle.end_ms, product, speed, down / run_ms, known, speed_known, run_ms
+        )
 
     def _publish(self, cycle: Cycle, finding: Finding) -> dict[str, Any]:
         document = {
@@ -180,6 +184,7 @@ class CycleMonitor:
         return {
             "judges": {uid: judge.to_json() for uid, judge in self.judges.items()},
             "events": [[uid, kind, n] for (uid, kind), n in self.events.items()],
+            "speeds": {uid: clock.to_json() for uid, clock in self.tracker.clocks.items() if clock.speeds},
         }
 
     def restore(self, document: dict[str, Any]) -> None:
@@ -189,6 +194,9 @@ class CycleMonitor:
                 self.judges[uid].restore(state)
         for uid, kind, n in document.get("events", []):
             self.events[(str(uid), str(kind))] += int(n)
+        for uid, speeds in document.get("speeds", {}).items():
+            if uid in self.tracker.clocks:
+                self.tracker.clocks[uid].restore(speeds)
 
     def documents(self) -> dict[str, dict[str, Any]]:
         """Per unit: verdict counts, pace over the model, drift, events, model (retained cycles documents)."""

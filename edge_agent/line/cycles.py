@@ -25,7 +25,13 @@ class Cycle:
     speed: float | None
     upstream_down: float = 0.0  # share of the running time the upstream unit was known to be not running
     upstream_known: bool = True  # False when the upstream unit's state was unknown for part of it (an outage)
+    speed_known: bool = True  # False when the unit has a speed tag but no setpoint was seen yet (after a restart)
     run_ms: int | None = None  # running time; None: not resolved yet (then the whole interval)
+
+    @property
+    def features_known(self) -> bool:
+        """Whether every feature the model takes was known (else the cycle is no evidence of the unit's pace)."""
+        return self.upstream_known and self.speed_known
 
     @property
     def seconds(self) -> float:
@@ -51,6 +57,14 @@ class CycleClock:
         if not self.speeds or self.speeds[-1][1] != value:
             self.speeds.append((ts_ms, value))
             del self.speeds[:-MAX_SPEEDS]
+
+    def to_json(self) -> list[list[float]]:
+        """The setpoints for the line state file (a PLC may report its speed only when it changes)."""
+        return [[ts, value] for ts, value in self.speeds]
+
+    def restore(self, document: list[list[float]]) -> None:
+        """Resume the setpoints from to_json(); the part clock starts again (the agent was down)."""
+        self.speeds = [(int(ts), float(value)) for ts, value in document][-MAX_SPEEDS:]
 
     def speed_over(self, start_ms: int, end_ms: int) -> tuple[bool, float | None]:
         """(steady, setpoint): whether the setpoint stayed the same over the interval, and its value."""

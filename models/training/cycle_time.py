@@ -66,7 +66,9 @@ def _huber(x: np.ndarray, y: np.ndarray, iterations: int = 30) -> np.ndarray:
 
 
 def fit_unit(rows: list[list[Any]]) -> UnitFit:
-    """Fit one unit from its trainable rows."""
+    """Fit one unit from its trainable rows (those without a setpoint are left out when others have one)."""
+    if any(r[COL["speed"]] for r in rows):
+        rows = [r for r in rows if r[COL["speed"]]]
     seconds = np.array([r[COL["seconds"]] for r in rows], dtype=np.float64)
     speeds = [float(r[COL["speed"]]) if r[COL["speed"]] else 0.0 for r in rows]
     known = [s for s in speeds if s > 0]

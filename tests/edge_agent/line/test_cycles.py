@@ -135,3 +135,20 @@ def test_a_feeder_that_never_reports_leaves_the_share_unknown_after_the_wait() -
     # when the wait is over, then the cycle is uploaded with the feeder's share unknown (null)
     line.wall += 6
     assert [(c["seconds"], c["upstream_down"]) for c in line.cycles("weld-2")] == [(5.0, None)]
+
+
+def test_a_restart_keeps_the_speed_setpoint_a_plc_reports_only_on_change() -> None:
+    # given a press at speed 90, whose PLC reports the setpoint only when it changes
+    line = Line()
+    line.start("press-1", speed=90.0)
+    saved = line.monitor.to_json()
+    # when the agent restarts (a new tracker and monitor resumed from the saved state) and parts come again
+    resumed = Line()
+    resumed.monitor.restore(saved)
+    resumed.tag("press-1", "state", 1, 100.0)
+    resumed.tag("press-1", "product", "A", 100.0)
+    for n, s in enumerate((100.0, 101.0, 105.9)):
+        resumed.tag("press-1", "total", n, s)
+    resumed.tag("press-1", "state", 1, 110.0)
+    # then the cycle still carries the setpoint
+    assert [(c["seconds"], c["speed"]) for c in resumed.cycles("press-1")] == [(4.9, 90.0)]
