@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, request
-from sqlalchemy.exc import IntegrityError
 
 from cloud_sync import fleet
 from cloud_sync.context import json_body, json_response, principal, require_device, services
-from cloud_sync.db import now_ms, session
-from cloud_sync.errors import Forbidden, PayloadTooLarge, Unauthorized
+from cloud_sync.db import session
+from cloud_sync.errors import Forbidden, PayloadTooLarge
 from cloud_sync.intake import store_batch, store_payloads
 from cloud_sync.ranges import Unsatisfiable, parse_range
 from cloud_sync.records import decode_batch, interpret
 from cloud_sync.registry import get_version
 from cloud_sync.retention import sample_grace_ms
 from cloud_sync.storage import ByteStream
-from cloud_sync.tables import Device
 from cloud_sync.wire import DesiredOut, ReportIn
 from cloud_sync.wire_data import BatchIn
 
@@ -38,15 +35,16 @@ def _etag_matches(header: str | None, etag: str) -> bool:
 def desired(device_id: str) -> Response:
     """The versions this device should run now; 304 when If-None-Match names the current document."""
     with session(services().engine) as db:
-        device = require_device(db, device_id)
-        document = DesiredOut(models=fleet.desired(db, device))
+        require_device(db, device_id)
+        found = fleet.offers(db, device_id)
         db.commit()
-    body = document.model_dump_json()
-    etag = f'"{hashlib.sha256(body.encode()).hexdigest()[:32]}"'
+    # the ETag comes from the document's inputs, so the usual answer, 304, builds no document
+    etag = fleet.offers_etag(found)
     if _etag_matches(request.headers.get("If-None-Match"), etag):
         response = Response(status=304)
     else:
-        response = Response(body, mimetype="application/json")
+        document = DesiredOut(models=fleet.desired_models(found))
+        response = Response(document.model_dump_json(), mimetype="application/json")
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = "no-cache"
     return response
@@ -56,14 +54,10 @@ def desired(device_id: str) -> Response:
 def report(device_id: str) -> Response:
     """Record one OTA state change; repeats of the same change are accepted and ignored."""
     with session(services().engine) as db:
-        device = require_device(db, device_id)
+        require_device(db, device_id)
         body = json_body(ReportIn)
-        try:
-            fleet.record_report(db, device, body)
-            db.commit()
-        except IntegrityError:
-            # The same report arrived twice at once (a gateway retry); the other copy was stored.
-            db.rollback()
+        fleet.record_report(db, device_id, body)
+        db.commit()
     return Response(status=204)
 
 
@@ -82,9 +76,9 @@ def batches(device_id: str) -> Response:
     items = [interpret(record) for record in decode_batch(body)]
     store_payloads(found.engine, found.storage, found.spool, items, sample_grace_ms(found.settings))
     with session(found.engine) as db:
-        device = require_device(db, device_id)
-        db.flush()  # on PostgreSQL this locks the device row: one device's uploads are stored one after another
-        answer = store_batch(db, device.id, items, dict(body.drops))
+        # the device's row lock: one device's uploads are stored one after another, on any replica
+        require_device(db, device_id, lock=True)
+        answer = store_batch(db, device_id, items, dict(body.drops))
         db.commit()
     return json_response(answer)
 
@@ -107,13 +101,9 @@ def artifact(name: str, version: str) -> Response:
     with session(services().engine) as db:
         record = get_version(db, name, version)
         if not caller.admin:
-            device = db.get(Device, caller.device_id)
-            if device is None:
-                raise Unauthorized("unknown token")
-            if not fleet.may_download(db, device, name, version):
-                raise Forbidden(f"{name} {version} is not offered to device {device.id}")
-            device.last_seen_ms = now_ms()
-            db.add(device)
+            device_id = require_device(db, caller.device_id or "")
+            if not fleet.may_download(db, device_id, name, version):
+                raise Forbidden(f"{name} {version} is not offered to device {device_id}")
             db.commit()
     size = record.artifact_size
     etag = f'"{record.artifact_sha256}"'

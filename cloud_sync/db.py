@@ -10,7 +10,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
@@ -100,6 +101,13 @@ def migrate(engine: Engine) -> None:
     except SQLAlchemyError as exc:
         raise ConfigError(f"database {redact(str(engine.url))}: migration failed ({exc})") from exc
     log.info("database schema at head (%s)", redact(engine.url.render_as_string(hide_password=True)))
+
+
+def dialect_insert(db: Session, table: Table) -> Any:
+    """INSERT in the session's dialect, which knows ON CONFLICT and RETURNING (SQLite and PostgreSQL both do)."""
+    if db.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def session(engine: Engine) -> Session:

@@ -6,20 +6,27 @@ import hashlib
 import json
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, and_, literal, null
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
-from cloud_sync.db import now_ms
+from cloud_sync.db import dialect_insert, now_ms
 from cloud_sync.errors import Conflict, NotFound
 from cloud_sync.rollouts import apply_report
 from cloud_sync.tables import Device, DeviceGroup, DeviceModel, ModelVersion, Report, Rollout, RolloutDevice
 from cloud_sync.wire import FAILED_STATES, DesiredModel, DeviceOut, GroupOut, ReportIn, StateOut
 
 log = logging.getLogger(__name__)
+GROUPS: Table = DeviceGroup.__table__  # type: ignore[attr-defined]
+REPORTS: Table = Report.__table__  # type: ignore[attr-defined]
+ROLLOUTS: Table = Rollout.__table__  # type: ignore[attr-defined]
+WAVES: Table = RolloutDevice.__table__  # type: ignore[attr-defined]
+RUNNING: Table = DeviceModel.__table__  # type: ignore[attr-defined]
+VERSIONS: Table = ModelVersion.__table__  # type: ignore[attr-defined]
 
 
 def hash_token(token: str) -> str:
@@ -37,9 +44,7 @@ def iso_ms(value: int | None) -> str | None:
 def ensure_group(db: Session, name: str) -> tuple[DeviceGroup, bool]:
     """The group, created when new; the flag says whether it was created."""
     # INSERT ... ON CONFLICT: two replicas provisioning the first devices of a new group at once both succeed
-    table: Table = DeviceGroup.__table__  # type: ignore[attr-defined]
-    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(name=name, created_ms=now_ms()).on_conflict_do_nothing()
+    statement = dialect_insert(db, GROUPS).values(name=name, created_ms=now_ms()).on_conflict_do_nothing()
     created = bool(db.connection().execute(statement).rowcount)
     group = db.get(DeviceGroup, name)
     assert group is not None
@@ -117,43 +122,38 @@ def state_out(report: Report) -> StateOut:
     )
 
 
-def record_report(db: Session, device: Device, report: ReportIn) -> bool:
+def record_report(db: Session, device_id: str, report: ReportIn) -> bool:
     """Store a state change once (idempotent on device, name, version, state, ts_ms); False for a repeat."""
-    identity = select(Report).where(
-        Report.device_id == device.id,
-        Report.name == report.name,
-        Report.version == report.version,
-        Report.state == report.state,
-        Report.ts_ms == report.ts_ms,
-    )
-    if db.exec(identity).first() is not None:
+    # one statement both checks and stores: a retry arriving twice at once on two replicas stores one row
+    row = {
+        "device_id": device_id,
+        "name": report.name,
+        "version": report.version,
+        "state": report.state,
+        "reason": report.reason,
+        "ts_ms": report.ts_ms,
+        "rollout_id": report.rollout_id,
+        "detail_json": json.dumps(report.detail, sort_keys=True),
+        "received_ms": now_ms(),
+    }
+    identity = ["device_id", "name", "version", "state", "ts_ms"]
+    statement = dialect_insert(db, REPORTS).values(row).on_conflict_do_nothing(index_elements=identity)
+    if db.connection().execute(statement.returning(REPORTS.c.id)).first() is None:
         return False
-    db.add(
-        Report(
-            device_id=device.id,
-            name=report.name,
-            version=report.version,
-            state=report.state,
-            reason=report.reason,
-            ts_ms=report.ts_ms,
-            rollout_id=report.rollout_id,
-            detail_json=json.dumps(report.detail, sort_keys=True),
-            received_ms=now_ms(),
-        )
-    )
-    db.flush()
-    _track_running(db, device, report)
-    apply_report(db, device.id, report.name, report.version, report.state, report.reason, report.ts_ms)
-    log.info("device %s: %s %s -> %s %s", device.id, report.name, report.version, report.state, report.reason)
+    _track_running(db, device_id, report)
+    apply_report(db, device_id, report.name, report.version, report.state, report.reason, report.ts_ms)
+    log.info("device %s: %s %s -> %s %s", device_id, report.name, report.version, report.state, report.reason)
     return True
 
 
-def _track_running(db: Session, device: Device, report: ReportIn) -> None:
+def _track_running(db: Session, device_id: str, report: ReportIn) -> None:
     """Keep DeviceModel at the version the device runs: set on committed, stepped back on a rollback of it."""
-    running = db.get(DeviceModel, (device.id, report.name))
+    if report.state not in ("committed", "rolled_back"):
+        return
+    running = db.get(DeviceModel, (device_id, report.name))
     if report.state == "committed":
         if running is None:
-            db.add(DeviceModel(device_id=device.id, name=report.name, version=report.version, since_ms=report.ts_ms))
+            db.add(DeviceModel(device_id=device_id, name=report.name, version=report.version, since_ms=report.ts_ms))
         elif report.ts_ms >= running.since_ms:
             running.version, running.since_ms = report.version, report.ts_ms
             db.add(running)
@@ -161,7 +161,7 @@ def _track_running(db: Session, device: Device, report: ReportIn) -> None:
         # An operator rolled back a committed version: the gateway returns to its previous committed one.
         earlier = db.exec(
             select(Report)
-            .where(Report.device_id == device.id, Report.name == report.name, Report.state == "committed")
+            .where(Report.device_id == device_id, Report.name == report.name, Report.state == "committed")
             .where(Report.version != report.version, Report.ts_ms < report.ts_ms)
             .order_by(col(Report.ts_ms).desc())
         ).first()
@@ -178,42 +178,68 @@ def artifact_url(name: str, version: str) -> str:
     return f"/api/v1/models/{name}/{version}/artifact"
 
 
-def desired(db: Session, device: Device) -> list[DesiredModel]:
+@dataclass(frozen=True)
+class Offer:
+    """One model of a device's desired document: every field its entry is made of, read in one query."""
+
+    name: str
+    version: str
+    rollout_id: int | None
+    shadow_json: str | None
+    probation_s: float
+    artifact_sha256: str | None  # None: a version installed outside the registry, nothing to offer
+    artifact_size: int | None
+
+
+def offers(db: Session, device_id: str) -> list[Offer]:
     """Per model name: the newest open offer the device has not failed, else its committed version."""
-    offers = db.exec(
-        select(RolloutDevice, Rollout)
-        .join(Rollout, col(Rollout.id) == col(RolloutDevice.rollout_id))
-        .where(RolloutDevice.device_id == device.id, Rollout.state != "superseded")
-        .order_by(col(Rollout.id).desc())
-    ).all()
-    chosen: dict[str, tuple[str, Rollout | None]] = {}
-    for row, rollout in offers:
-        open_wave = row.wave <= rollout.current_wave
-        if rollout.model_name not in chosen and open_wave and row.state not in FAILED_STATES:
-            chosen[rollout.model_name] = (rollout.version, rollout)
-    for model in db.exec(select(DeviceModel).where(DeviceModel.device_id == device.id)).all():
-        chosen.setdefault(model.name, (model.version, None))
-    entries = []
-    for name in sorted(chosen):
-        version, source = chosen[name]
-        record = db.exec(select(ModelVersion).where(ModelVersion.name == name, ModelVersion.version == version)).first()
-        if record is None:
-            continue  # a version installed outside the registry: nothing to offer
-        entries.append(
-            DesiredModel(
-                name=name,
-                version=version,
-                artifact_url=artifact_url(name, version),
-                artifact_sha256=record.artifact_sha256,
-                artifact_size=record.artifact_size,
-                rollout_id=source.id if source else None,
-                shadow=json.loads(source.shadow_json) if source and source.shadow_json else None,
-                probation_s=source.probation_s if source else 0.0,
-            )
+    # Core rows, not ORM objects: this runs on every poll of every gateway
+    in_registry = and_(VERSIONS.c.name == ROLLOUTS.c.model_name, VERSIONS.c.version == ROLLOUTS.c.version)
+    open_offers = (
+        sa_select(ROLLOUTS.c.model_name, ROLLOUTS.c.version, ROLLOUTS.c.id, ROLLOUTS.c.shadow_json)
+        .add_columns(ROLLOUTS.c.probation_s, VERSIONS.c.artifact_sha256, VERSIONS.c.artifact_size)
+        .select_from(WAVES.join(ROLLOUTS, ROLLOUTS.c.id == WAVES.c.rollout_id).outerjoin(VERSIONS, in_registry))
+        .where(WAVES.c.device_id == device_id, ROLLOUTS.c.state != "superseded")
+        .where(WAVES.c.wave <= ROLLOUTS.c.current_wave, WAVES.c.state.not_in(FAILED_STATES))
+        .order_by(ROLLOUTS.c.id.desc())
+    )
+    running_version = and_(VERSIONS.c.name == RUNNING.c.name, VERSIONS.c.version == RUNNING.c.version)
+    running = (
+        sa_select(RUNNING.c.name, RUNNING.c.version, null(), null(), literal(0.0))
+        .add_columns(VERSIONS.c.artifact_sha256, VERSIONS.c.artifact_size)
+        .select_from(RUNNING.outerjoin(VERSIONS, running_version))
+        .where(RUNNING.c.device_id == device_id)
+    )
+    chosen: dict[str, Offer] = {}
+    connection = db.connection()
+    for row in [*connection.execute(open_offers), *connection.execute(running)]:
+        chosen.setdefault(row[0], Offer(*row))
+    return [chosen[name] for name in sorted(chosen)]
+
+
+def offers_etag(found: list[Offer]) -> str:
+    """The desired document's ETag, from its inputs: a 304 needs no document built (an artifact never changes)."""
+    return f'"{hashlib.sha256(repr(found).encode()).hexdigest()[:32]}"'
+
+
+def desired_models(found: list[Offer]) -> list[DesiredModel]:
+    """The desired document's entries."""
+    return [
+        DesiredModel(
+            name=offer.name,
+            version=offer.version,
+            artifact_url=artifact_url(offer.name, offer.version),
+            artifact_sha256=offer.artifact_sha256,
+            artifact_size=offer.artifact_size or 0,
+            rollout_id=offer.rollout_id,
+            shadow=json.loads(offer.shadow_json) if offer.shadow_json else None,
+            probation_s=offer.probation_s,
         )
-    return entries
+        for offer in found
+        if offer.artifact_sha256 is not None
+    ]
 
 
-def may_download(db: Session, device: Device, name: str, version: str) -> bool:
+def may_download(db: Session, device_id: str, name: str, version: str) -> bool:
     """A device may fetch a version offered to it in an open wave, or the version it runs."""
-    return any(entry.name == name and entry.version == version for entry in desired(db, device))
+    return any(offer.name == name and offer.version == version for offer in offers(db, device_id))

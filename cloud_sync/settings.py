@@ -64,6 +64,12 @@ class Settings(BaseModel):
         le=64,
         description="gunicorn worker processes (each with `threads` threads); 0 serves in one waitress process",
     )
+    last_seen_write_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="A device's last_seen is written at most this often (its polls and reports in between only read)"
+        "; 0 writes it on every call",
+    )
     jobs: bool = Field(default=True, description="Run the background job loop (retrain jobs, retention) in `serve`")
     job_poll_s: float = Field(default=5.0, gt=0, description="How often an idle replica looks for queued jobs, seconds")
     job_lease_s: float = Field(

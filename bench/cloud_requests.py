@@ -1,0 +1,303 @@
+"""CPU per request of cloud-sync's gateway endpoints (poll 200 and 304, report, 200-record batch) on real PostgreSQL.
+
+In process (default) the app answers through Flask's test client, so the figure is the app's own CPU (Flask,
+SQLAlchemy, psycopg, JSON; no HTTP server); --profile adds where it goes. With --http the same requests go over
+HTTP, one after another, to a real `cloud-sync serve --workers 1` (gunicorn gthread), and the replica's process
+tree CPU is divided by the requests: the full per-request cost a gateway causes, gunicorn included.
+Run: python bench/cloud_requests.py [--devices 1000] [--requests 400] [--http] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import random
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from cloud_sync.app import create_app, dispose  # noqa: E402
+from cloud_sync.cli import main as cli_main  # noqa: E402
+from cloud_sync.settings import Settings  # noqa: E402
+from tests.cloud_sync.batchtools import health, inspection, sample  # noqa: E402
+from tests.cloud_sync.helpers import ADMIN, ADMIN_TOKEN  # noqa: E402
+from tests.cloud_sync.pg import PostgresCluster  # noqa: E402
+from tests.cloud_sync.pkgtools import MODEL, make_package, tar_dir  # noqa: E402
+from tests.cloud_sync.replicas import start, write_config  # noqa: E402
+
+# Where the profile's own time goes, by the file a function lives in (first match wins).
+BUCKETS = [
+    ("psycopg", "driver (psycopg, socket waits)"),
+    ("sqlmodel", "ORM/SQL (SQLAlchemy, SQLModel)"),
+    ("sqlalchemy", "ORM/SQL (SQLAlchemy, SQLModel)"),
+    ("werkzeug", "Flask/werkzeug"),
+    ("flask", "Flask/werkzeug"),
+    ("pydantic", "JSON + validation (json, pydantic)"),
+    ("json", "JSON + validation (json, pydantic)"),
+    ("base64", "JSON + validation (json, pydantic)"),
+    ("storage", "storage (sample bytes)"),
+    ("tempfile", "storage (sample bytes)"),
+    ("cloud_sync", "cloud_sync's own code"),
+]
+# Stages by the cumulative time of the function that does them.
+STAGES = {
+    ("context.py", "principal"): "auth: token lookup",
+    ("context.py", "require_device"): "auth: device row + last_seen",
+    ("fleet.py", "desired"): "desired document",
+    ("fleet.py", "record_report"): "report: store + rollout",
+    ("context.py", "json_body"): "request JSON parse + validate",
+    ("intake.py", "store_payloads"): "storage: sample bytes",
+    ("intake.py", "store_batch"): "batch: one transaction",
+    ("records.py", "decode_batch"): "batch: decode records",
+    ("records.py", "interpret"): "batch: interpret records",
+}
+
+
+class Fleet:
+    """Devices with tokens, a rollout in flight, and the requests a gateway sends."""
+
+    def __init__(self, tokens: dict[str, str], rollout_id: int, offered: list[str]) -> None:
+        self.tokens, self.rollout_id, self.offered = tokens, rollout_id, offered
+        self.devices = sorted(tokens)
+        self.etags: dict[str, str] = {}
+        self.seq: dict[str, int] = defaultdict(int)
+        self.clock = time.time_ns() // 1_000_000
+        self.rng = random.Random(3)
+
+    def auth(self, device: str) -> dict[str, str]:
+        """Bearer header of the device."""
+        return {"Authorization": f"Bearer {self.tokens[device]}"}
+
+    def report_body(self) -> bytes:
+        """A new OTA state change (a fresh device timestamp) of the offered version."""
+        self.clock += 1
+        document = {"name": MODEL, "version": "1.1.0", "state": "downloading", "ts_ms": self.clock}
+        return json.dumps({**document, "rollout_id": self.rollout_id}).encode()
+
+    def batch_body(self, device: str, records: int) -> bytes:
+        """An outbox batch like bench/fleet.py's: 78% ok, 2% ng, 18% health, 2% hard examples of 2-8 KB."""
+        parts = []
+        for _ in range(records):
+            self.seq[device] += 1
+            seq, roll = self.seq[device], self.rng.random()
+            if roll < 0.02:
+                payload = self.rng.randbytes(self.rng.randint(2000, 8000))
+                parts.append(sample(seq, payload, self.clock, part_id=f"P{seq}"))
+            else:
+                parts.append(
+                    (inspection(seq, "ok") if roll < 0.8 else inspection(seq, "ng")) if roll < 0.82 else health(seq)
+                )
+        return json.dumps({"records": parts}).encode()
+
+
+Send = Callable[[str, str, dict[str, str], bytes | None], tuple[int, dict[str, Any]]]
+
+
+def _setup(send: Send, devices: int, packages: list[Path]) -> Fleet:
+    for package in packages:
+        status, _ = send("POST", "/api/v1/models", {**ADMIN, "Content-Type": "application/x-tar"}, tar_dir(package))
+        assert status == 201, status
+    tokens = {}
+    for index in range(devices):
+        device = f"gw-{index:04d}"
+        body = json.dumps({"id": device, "group": "plants"}).encode()
+        status, answer = send("POST", "/api/v1/devices", {**ADMIN, "Content-Type": "application/json"}, body)
+        assert status == 201, status
+        tokens[device] = answer["token"]
+    fleet = Fleet(tokens, 0, [])
+    for device in fleet.devices:  # every gateway runs 1.0.0
+        body = json.dumps({"name": MODEL, "version": "1.0.0", "state": "committed", "ts_ms": fleet.clock}).encode()
+        assert send("POST", f"/api/v1/devices/{device}/report", fleet.auth(device), body)[0] == 204
+    spec = {"model": MODEL, "version": "1.1.0", "group": "plants", "canary_percent": 10, "wave_percent": 45}
+    status, rollout = send(
+        "POST", "/api/v1/rollouts", {**ADMIN, "Content-Type": "application/json"}, json.dumps(spec).encode()
+    )
+    assert status == 201, status
+    fleet.rollout_id = rollout["id"]
+    fleet.offered = [row["id"] for row in rollout["devices"] if row["state"] == "offered"]
+    return fleet
+
+
+def _scenarios(
+    fleet: Fleet, count: int, batch_records: int
+) -> dict[str, Iterator[tuple[str, str, dict[str, str], bytes | None]]]:
+    def poll(conditional: bool) -> Iterator[tuple[str, str, dict[str, str], bytes | None]]:
+        for index in range(count):
+            device = fleet.devices[index % len(fleet.devices)]
+            headers = (
+                {**fleet.auth(device), "If-None-Match": fleet.etags.get(device, "")}
+                if conditional
+                else fleet.auth(device)
+            )
+            yield "GET", f"/api/v1/devices/{device}/desired", headers, None
+
+    def report() -> Iterator[tuple[str, str, dict[str, str], bytes | None]]:
+        for index in range(count):
+            device = fleet.offered[index % len(fleet.offered)]
+            yield (
+                "POST",
+                f"/api/v1/devices/{device}/report",
+                {**fleet.auth(device), "Content-Type": "application/json"},
+                fleet.report_body(),
+            )
+
+    def batch() -> Iterator[tuple[str, str, dict[str, str], bytes | None]]:
+        for index in range(max(1, count // 10)):
+            device = fleet.devices[index % len(fleet.devices)]
+            body = fleet.batch_body(device, batch_records)
+            yield (
+                "POST",
+                f"/api/v1/devices/{device}/batches",
+                {**fleet.auth(device), "Content-Type": "application/json"},
+                body,
+            )
+
+    return {"poll 200": poll(False), "poll 304": poll(True), "report": report(), f"batch of {batch_records}": batch()}
+
+
+@contextmanager
+def _profiled(enabled: bool, name: str, requests: list[int]) -> Iterator[None]:
+    # CPU time, not wall time: waits on PostgreSQL are not the replica's cost
+    profile = cProfile.Profile(time.process_time) if enabled else None
+    if profile:
+        profile.enable()
+    yield
+    if profile is None:
+        return
+    profile.disable()
+    stats = pstats.Stats(profile)
+    buckets: dict[str, float] = defaultdict(float)
+    stages: dict[str, float] = defaultdict(float)
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    for (path, _line, function), (_cc, _nc, own, cumulative, _callers) in raw.items():
+        bucket = next(
+            (label for key, label in BUCKETS if f"/{key}" in path or path.startswith(key)),
+            "other (stdlib, hashlib, ...)",
+        )
+        buckets[bucket] += own
+        stage = STAGES.get((Path(path).name, function))
+        if stage and "cloud_sync" in path:
+            stages[stage] += cumulative
+    done = requests[0]
+    print(f"  profile of {name}, CPU ms per request (cProfile inflates call-heavy code: read shares):")
+    for label, seconds in sorted(buckets.items(), key=lambda item: -item[1]):
+        print(f"    {label:42s} {seconds * 1000 / done:7.2f}")
+    for label, seconds in sorted(stages.items(), key=lambda item: -item[1]):
+        print(f"    stage {label:36s} {seconds * 1000 / done:7.2f} (cumulative)")
+    if os.environ.get("CLOUD_REQUESTS_TOP"):
+        stats.sort_stats("tottime").print_stats(int(os.environ["CLOUD_REQUESTS_TOP"]))
+
+
+def _run(send: Send, cpu: Callable[[], float], fleet: Fleet, args: argparse.Namespace) -> None:
+    for name, planned in _scenarios(fleet, args.requests, args.batch_records).items():
+        requests = list(planned)  # bodies built before the clock starts: the bench's CPU is not the app's
+        done = [0]
+        wall, used = time.perf_counter(), cpu()
+        with _profiled(args.profile, name, done):
+            for method, path, headers, body in requests:
+                status, answer = send(method, path, headers, body)
+                assert status in (200, 204, 304), (name, status, answer)
+                if name == "poll 200":
+                    fleet.etags[path.split("/")[4]] = answer["etag"]
+                if name == "poll 304":
+                    assert status == 304, status
+                done[0] += 1
+        wall, used = time.perf_counter() - wall, cpu() - used
+        print(
+            f"{name:14s} n={done[0]:5d}  CPU {used * 1000 / done[0]:7.2f} ms/request  "
+            f"{done[0] / wall:7.1f} requests/s (1 caller)"
+        )
+
+
+def _test_client_send(app: Any) -> Send:
+    client = app.test_client()
+
+    def send(method: str, path: str, headers: dict[str, str], body: bytes | None) -> tuple[int, dict[str, Any]]:
+        answer = client.open(path, method=method, headers=headers, data=body)
+        document = answer.get_json(silent=True) if answer.status_code != 204 else None
+        return answer.status_code, {
+            **(document if isinstance(document, dict) else {}),
+            "etag": answer.headers.get("ETag", ""),
+        }
+
+    return send
+
+
+def _http_send(client: httpx.Client) -> Send:
+    def send(method: str, path: str, headers: dict[str, str], body: bytes | None) -> tuple[int, dict[str, Any]]:
+        answer = client.request(method, path, headers=headers, content=body)
+        document = answer.json() if answer.headers.get("Content-Type", "").startswith("application/json") else None
+        return answer.status_code, {
+            **(document if isinstance(document, dict) else {}),
+            "etag": answer.headers.get("ETag", ""),
+        }
+
+    return send
+
+
+def _tree_cpu(pid: int) -> float:
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def main() -> None:
+    """Start PostgreSQL, build a fleet with a rollout in flight, measure each endpoint."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=400, help="per endpoint (batches: a tenth of it)")
+    parser.add_argument("--batch-records", type=int, default=200)
+    parser.add_argument("--http", action="store_true", help="through a real gunicorn replica (1 worker) over HTTP")
+    parser.add_argument("--profile", action="store_true", help="cProfile each endpoint (in process only)")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="cloud-requests-"))
+    key = root / "fleet.key"
+    cli_main(["keygen", "--out", str(key)])
+    cluster = PostgresCluster()
+    cluster.start()
+    try:
+        database = cluster.url(cluster.create_database())
+        values = {"database_url": database, "signing_key_path": key, "admin_token": ADMIN_TOKEN}
+        values["state_dir"] = root / "state"
+        app = create_app(Settings.model_validate(values))
+        packages = [make_package(root / "packages", version) for version in ("1.0.0", "1.1.0")]
+        fleet = _setup(_test_client_send(app), args.devices, packages)
+        print(f"cloud requests: {args.devices} devices, rollout of 1.1.0 with {len(fleet.offered)} offered, "
+              f"{os.cpu_count()} CPUs, load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")  # fmt: skip
+        if not args.http:
+            _run(_test_client_send(app), time.process_time, fleet, args)
+            dispose(app)
+            return
+        dispose(app)
+        config = write_config(root / "cloud-sync.yaml", {**values, "workers": 1, "threads": 8, "jobs": False})
+        replica = start(config, root / "replica", level="WARNING")
+        try:
+            replica.wait_ready()
+            with httpx.Client(base_url=replica.url, timeout=60) as client:
+                _run(_http_send(client), lambda: _tree_cpu(replica.process.pid), fleet, args)
+        finally:
+            replica.stop()
+    finally:
+        cluster.stop()
+        print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
