@@ -153,3 +153,37 @@ def test_unusable_records_are_refused_alone_and_other_streams_are_kept(app: Flas
     kinds = {row["seq"]: row["kind"] for row in js(client.get("/api/v1/telemetry", headers=ADMIN))}
     assert kinds == {1: "inspection", 2: "rejected", 3: "rejected", 4: "metrics"}
     assert js(upload(client, token, batch))["rejected"] == []
+
+
+def test_every_column_of_the_ledger_holds_exactly_what_was_sent(client: FlaskClient) -> None:
+    # given a gateway whose records carry quotes, backslashes, non-ASCII text, an escaped NUL, big numbers and nulls
+    # (PostgreSQL takes a batch as one JSON document: nothing may be lost or re-escaped on the way)
+    token = add_device(client, "gw-1")
+    awkward = {
+        "ts_ms": 1,
+        "part_id": 'P"1\\x',
+        "camera": "cam-1",
+        "verdict": "ng",
+        "label": "Kratzer \u00e4\u00f6 \u2713 \U0001f527",
+        "anomaly_score": 0.1 + 0.2,
+        "model": {"name": "surface-inspection", "version": "1.0.0"},
+        "note": "a\u0000b \\u0000 {}[],:",
+    }
+    batch = [
+        record("inspection/cam-1", 2**53 + 1, awkward, "ng_result", ts_ms=2**62),
+        record("events", 7, {"ts_ms": 2, "type": "queue_drop", "anomaly_score": None}, "event"),
+    ]
+    # when it uploads them
+    assert js(upload(client, token, batch))["stored"] == 2
+    # then the stored documents and key columns are the very values sent
+    rows = {row["seq"]: row for row in js(client.get("/api/v1/telemetry", headers=ADMIN))}
+    first = rows[2**53 + 1]
+    assert first["document"] == awkward and first["ts_ms"] == 2**62
+    assert (first["part_id"], first["label"], first["anomaly_score"]) == ('P"1\\x', awkward["label"], 0.1 + 0.2)
+    assert (first["model"], first["version"], first["kind"], first["source"]) == (
+        "surface-inspection",
+        "1.0.0",
+        "inspection",
+        "cam-1",
+    )
+    assert rows[7]["event_type"] == "queue_drop" and rows[7]["anomaly_score"] is None and rows[7]["source"] is None
