@@ -70,8 +70,8 @@ STAGES = {
 class Fleet:
     """Devices with tokens, a rollout in flight, and the requests a gateway sends."""
 
-    def __init__(self, tokens: dict[str, str], rollout_id: int, offered: list[str]) -> None:
-        self.tokens, self.rollout_id, self.offered = tokens, rollout_id, offered
+    def __init__(self, tokens: dict[str, str], rollout_id: int, offered: list[str], hard_share: float = 0.02) -> None:
+        self.tokens, self.rollout_id, self.offered, self.hard_share = tokens, rollout_id, offered, hard_share
         self.devices = sorted(tokens)
         self.etags: dict[str, str] = {}
         self.seq: dict[str, int] = defaultdict(int)
@@ -94,7 +94,7 @@ class Fleet:
         for _ in range(records):
             self.seq[device] += 1
             seq, roll = self.seq[device], self.rng.random()
-            if roll < 0.02:
+            if roll < self.hard_share:
                 payload = self.rng.randbytes(self.rng.randint(2000, 8000))
                 parts.append(sample(seq, payload, self.clock, part_id=f"P{seq}"))
             else:
@@ -264,6 +264,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=400, help="per endpoint (batches: a tenth of it)")
     parser.add_argument("--batch-records", type=int, default=200)
+    parser.add_argument("--hard-share", type=float, default=0.02, help="share of batch records that are hard examples")
     parser.add_argument("--http", action="store_true", help="through a real gunicorn replica (1 worker) over HTTP")
     parser.add_argument("--profile", action="store_true", help="cProfile each endpoint (in process only)")
     args = parser.parse_args()
@@ -279,6 +280,7 @@ def main() -> None:
         app = create_app(Settings.model_validate(values))
         packages = [make_package(root / "packages", version) for version in ("1.0.0", "1.1.0")]
         fleet = _setup(_test_client_send(app), args.devices, packages)
+        fleet.hard_share = args.hard_share
         print(f"cloud requests: {args.devices} devices, rollout of 1.1.0 with {len(fleet.offered)} offered, "
               f"{os.cpu_count()} CPUs, load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")  # fmt: skip
         if not args.http:

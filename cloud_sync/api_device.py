@@ -74,7 +74,7 @@ def batches(device_id: str) -> Response:
     if len(body.records) > found.settings.max_batch_records:
         raise PayloadTooLarge(f"{len(body.records)} records; at most {found.settings.max_batch_records} per batch")
     items = [interpret(record) for record in decode_batch(body)]
-    store_payloads(found.engine, found.storage, found.spool, items, sample_grace_ms(found.settings))
+    store_payloads(found.engine, found.storage, items, sample_grace_ms(found.settings))
     with session(found.engine) as db:
         # the device's row lock: one device's uploads are stored one after another, on any replica
         require_device(db, device_id, lock=True)

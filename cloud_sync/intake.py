@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
-from pathlib import Path
 
 from sqlalchemy import Engine, Table, TextClause, text
 from sqlmodel import Session, col, select
 
-from cloud_sync import samples
+from cloud_sync import sample_intake, samples
 from cloud_sync.db import dialect_insert, now_ms, session
-from cloud_sync.errors import StorageError
 from cloud_sync.records import Interpreted
 from cloud_sync.storage import Storage
 from cloud_sync.tables import DeviceDrop, Sample, Telemetry
@@ -40,9 +37,7 @@ def _bulk_ledger() -> TextClause:
 BULK_LEDGER = _bulk_ledger()
 
 
-def store_payloads(
-    engine: Engine, storage: Storage, spool: Path, items: list[Interpreted], grace_ms: int | None = None
-) -> None:
+def store_payloads(engine: Engine, storage: Storage, items: list[Interpreted], grace_ms: int | None = None) -> None:
     """Put each new sample's bytes under its content address (before the rows that point at them are written).
 
     Bytes a stored sample has already are not uploaded again; with retention on (grace_ms), only a sample young
@@ -56,17 +51,9 @@ def store_payloads(
         query = query.where(col(Sample.received_ms) >= now_ms() - grace_ms)
     with session(engine) as db:
         known = set(db.exec(query).all())
-    try:
-        spool.mkdir(parents=True, exist_ok=True)
-        for digest, payload in wanted.items():
-            if digest in known:
-                continue  # a stored sample has these very bytes already
-            with tempfile.NamedTemporaryFile(dir=spool, prefix="sample-") as handle:
-                handle.write(payload)
-                handle.flush()
-                storage.put(samples.storage_key(digest), Path(handle.name))
-    except OSError as exc:
-        raise StorageError(f"sample spool {spool}: {exc.strerror or exc}") from exc
+    for digest, payload in wanted.items():
+        if digest not in known:  # else a stored sample has these very bytes already
+            storage.put_bytes(samples.storage_key(digest), payload)
 
 
 def _ledger(db: Session, device_id: str, items: list[Interpreted], received_ms: int) -> set[tuple[str, int]]:
@@ -126,8 +113,8 @@ def store_batch(db: Session, device_id: str, items: list[Interpreted], drops: di
     repeats = [item for item in ordered if (item.record.stream, item.record.seq) not in inserted]
     if repeats:
         _warn_reused(db, device_id, repeats)
-    samples.add_samples(db, device_id, [item for item in fresh if item.sample is not None], received_ms)
-    samples.add_labels(db, device_id, [item for item in fresh if item.label is not None], received_ms)
+    sample_intake.add_samples(db, device_id, [item for item in fresh if item.sample is not None], received_ms)
+    sample_intake.add_labels(db, device_id, [item for item in fresh if item.label is not None], received_ms)
     _drops(db, device_id, drops, received_ms)
     rejected = [
         RejectedOut(stream=item.record.stream, seq=item.record.seq, reason=item.refusal)

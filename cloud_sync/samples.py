@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Table, and_, insert, or_
+from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import Session, col, select
 
 from cloud_sync.db import now_ms
 from cloud_sync.errors import NotFound
-from cloud_sync.records import Interpreted
 from cloud_sync.tables import Sample, SampleLabel
 from cloud_sync.wire_data import LabelIn, LabelOut, SampleDetail, SampleOut
 
@@ -19,6 +18,15 @@ log = logging.getLogger(__name__)
 JOIN_WINDOW_MS = 2000
 # A gateway label record joins a sample; the label a sample came with and cloud labels are fixed to theirs.
 VIA_RECORD, VIA_SAMPLE, VIA_CLOUD = "record", "sample", "cloud"
+
+
+class Placed(NamedTuple):
+    """A sample row just inserted: what the label join needs of it."""
+
+    id: int
+    source: str
+    part_id: str | None
+    ts_ms: int
 
 
 def storage_key(sha256: str) -> str:
@@ -30,7 +38,7 @@ def _near(column: Any, ts_ms: int) -> ColumnElement[bool]:
     return and_(column >= ts_ms - JOIN_WINDOW_MS, column <= ts_ms + JOIN_WINDOW_MS)
 
 
-def _candidates(db: Session, device_id: str, labels: list[SampleLabel]) -> list[Sample]:
+def join_candidates(db: Session, device_id: str, labels: list[SampleLabel]) -> list[Sample]:
     """Samples of the device that some of the labels could belong to (one query for many labels)."""
     parts = {label.part_id for label in labels if label.part_id is not None}
     times = [label.ts_ms for label in labels if label.ts_ms is not None]
@@ -92,7 +100,7 @@ def refresh_labels(db: Session, sample_ids: set[int]) -> None:
     db.flush()
 
 
-def _rejoin_near(db: Session, device_id: str, samples: list[Sample]) -> set[int]:
+def rejoin_near(db: Session, device_id: str, samples: list[Placed]) -> set[int]:
     """Gateway labels that may belong to newly arrived samples are joined again (one query for the whole
     batch); returns the samples touched."""
     if not samples:
@@ -121,7 +129,7 @@ def _rejoin_near(db: Session, device_id: str, samples: list[Sample]) -> set[int]
     )
     labels = list(db.exec(query).all())
     # a superset of the labels near each sample is harmless: choose() gives a label the same sample again
-    candidates = _candidates(db, device_id, labels) if labels else []
+    candidates = join_candidates(db, device_id, labels) if labels else []
     touched: set[int] = set()
     for label in labels:
         best = choose(label, candidates)
@@ -130,46 +138,6 @@ def _rejoin_near(db: Session, device_id: str, samples: list[Sample]) -> set[int]
             label.sample_id = best
             db.add(label)
     return touched
-
-
-def add_samples(db: Session, device_id: str, items: list[Interpreted], received_ms: int) -> None:
-    """Rows for newly arrived samples (their bytes are stored already); pending labels join them."""
-    added: list[tuple[Sample, Interpreted]] = []
-    for item in items:
-        doc = item.sample
-        assert doc is not None and item.payload is not None
-        sample = Sample(
-            device_id=device_id,
-            stream=item.record.stream,
-            seq=item.record.seq,
-            source=doc.source,
-            part_id=doc.part_id,
-            ts_ms=doc.ts_ms,
-            reason=doc.reason,
-            model_name=doc.model.name,
-            model_version=doc.model.version,
-            predicted=doc.predicted,
-            content_type=doc.content_type,
-            input_sha256=doc.input_sha256,
-            size=len(item.payload),
-            storage_key=storage_key(doc.input_sha256),
-            provenance_json=item.row["document_json"],
-            received_ms=received_ms,
-        )
-        db.add(sample)
-        added.append((sample, item))
-    db.flush()
-    touched: set[int] = set()
-    for sample, item in added:
-        assert sample.id is not None and item.sample is not None
-        touched.add(sample.id)
-        label = item.sample.label
-        if label is not None:
-            db.add(_label_row(sample, label, VIA_SAMPLE, "capture", device_id, item.record.seq, received_ms))
-    db.flush()
-    touched |= _rejoin_near(db, device_id, [sample for sample, _ in added])
-    db.flush()
-    refresh_labels(db, touched)
 
 
 def _label_row(
@@ -188,37 +156,6 @@ def _label_row(
         record_seq=record_seq,
         created_ms=created_ms,
     )
-
-
-def add_labels(db: Session, device_id: str, items: list[Interpreted], received_ms: int) -> None:
-    """Rows for newly arrived gateway label records, each joined to its sample when that is here already."""
-    rows = []
-    for item in items:
-        doc = item.label
-        assert doc is not None
-        rows.append(
-            SampleLabel(
-                device_id=device_id,
-                source=doc.source,
-                part_id=doc.part_id,
-                ts_ms=doc.ts_ms,
-                label=doc.label,
-                via=VIA_RECORD,
-                origin=doc.origin,
-                labelled_by=device_id,
-                record_seq=item.record.seq,
-                created_ms=received_ms,
-            )
-        )
-    if not rows:
-        return
-    candidates = _candidates(db, device_id, rows)
-    for row in rows:
-        row.sample_id = choose(row, candidates)
-    # one multi-row INSERT; the ORM's row-by-row flush costs more than the join itself
-    table: Table = SampleLabel.__table__  # type: ignore[attr-defined]
-    db.connection().execute(insert(table), [row.model_dump(exclude={"id"}) for row in rows])
-    refresh_labels(db, {row.sample_id for row in rows if row.sample_id is not None})
 
 
 def get_sample(db: Session, sample_id: int) -> Sample:

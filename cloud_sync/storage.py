@@ -6,7 +6,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
@@ -42,6 +42,10 @@ class Storage(Protocol):
 
     def put(self, key: str, source: Path) -> None:
         """Store the file at source under key (replacing nothing partially: readers see old or new)."""
+        ...
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store a small object held in memory under key (a hard example), as put does."""
         ...
 
     def open(self, key: str, start: int, end: int) -> ByteStream:
@@ -88,12 +92,20 @@ class FileStorage:
 
     def put(self, key: str, source: Path) -> None:
         """Copy into place through a temporary file, fsync, then an atomic rename."""
+        with source.open("rb") as src:
+            self._write(key, iter(lambda: src.read(1 << 20), b""))
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Write into place as put does."""
+        self._write(key, [data])
+
+    def _write(self, key: str, chunks: Iterable[bytes]) -> None:
         target = self._path(key)
         temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            with source.open("rb") as src, temporary.open("wb") as dst:
-                while chunk := src.read(1 << 20):
+            with temporary.open("wb") as dst:
+                for chunk in chunks:
                     dst.write(chunk)
                 dst.flush()
                 os.fsync(dst.fileno())
@@ -156,6 +168,15 @@ class S3Storage:
         try:
             self._client.upload_file(str(source), self.bucket, self._key(key))
         except (BotoCoreError, ClientError, OSError) as exc:
+            raise StorageError(f"cannot store {key} in s3://{self.bucket}/{self.prefix}: {exc}") from exc
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """One PutObject: upload_file's transfer manager (threads, futures) costs several ms a call."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"cannot store {key} in s3://{self.bucket}/{self.prefix}: {exc}") from exc
 
     def open(self, key: str, start: int, end: int) -> ByteStream:
