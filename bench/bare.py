@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from bench_models import bench_models  # noqa: E402
 from load_client import frame_payloads, window_payloads  # noqa: E402
 
 from edge_agent.app import build_pipeline  # noqa: E402
@@ -24,14 +25,12 @@ from edge_agent.ingest.images import decode_image  # noqa: E402
 from edge_agent.ingest.vibration import parse_vibration  # noqa: E402
 from edge_agent.model_manager import active_package_dir  # noqa: E402
 
-MODELS = REPO / "models"
-
 
 def bare_round(kind: str, threads: int, seconds: float) -> tuple[float, float, float]:
     """(items/s, p50 ms per item, CPU seconds per 1,000 items) of one round."""
     name = "surface-inspection" if kind == "frame" else "bearing-health"
     # as many model instances as threads, as the agent has one per worker
-    pipeline = build_pipeline(active_package_dir(MODELS, name), [MODELS / "keys"], parallel=threads)
+    pipeline = build_pipeline(active_package_dir(bench_models(), name), [bench_models() / "keys"], parallel=threads)
     payloads = frame_payloads() if kind == "frame" else window_payloads()
     times: list[float] = []
     lock = threading.Lock()

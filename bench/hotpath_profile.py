@@ -26,13 +26,13 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_models import bench_models  # noqa: E402
 from load_client import ASSETS, CAMERAS, connect  # noqa: E402
 
 from edge_agent.demo.demo import demo_config  # noqa: E402
 from edge_agent.demo.devbroker import DevBroker  # noqa: E402
 
 NS = "factory/v1/demo-plant/line-1"
-MODELS = REPO / "models"
 
 # First match walking from the leaf towards the root names the stage (numpy/cv2 leaves fall through to
 # the agent frame that called them).
@@ -117,7 +117,7 @@ def summarise(raw: Path) -> tuple[Counter[str], Counter[str], int]:
 
 def agent_config(port: int, workdir: Path, workers: int = 2) -> dict[str, Any]:
     """The demo config widened to 4 cameras and 8 assets (the mixed load), 2 workers per pipeline."""
-    config = demo_config(port, workdir, MODELS, MODELS / "keys", web_port=0)
+    config = demo_config(port, workdir, bench_models(), bench_models() / "keys", web_port=0)
     bearing = config["assets"][0]["bearing"]
     config["cameras"] = [{"id": c, "model": "surface-inspection"} for c in CAMERAS]
     config["assets"] = [{"id": a, "bearing": bearing, "rpm": 1780} for a in ASSETS]

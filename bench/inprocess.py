@@ -19,6 +19,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_models import bench_models  # noqa: E402
 from load_client import connect as client  # noqa: E402
 
 from edge_agent.demo.demo import demo_config  # noqa: E402
@@ -26,7 +27,6 @@ from edge_agent.mqtt import InboundMessage, MqttClient  # noqa: E402
 from models.training.surfaces import generate_surface  # noqa: E402
 
 NS = "factory/v1/demo-plant/line-1"
-MODELS = REPO / "models"
 
 
 class Counter:
@@ -115,7 +115,7 @@ def rss_mb(pid: int) -> float:
 
 def start_agent(port: int, workdir: Path, extra: dict[str, Any] | None = None) -> tuple[subprocess.Popen[bytes], float]:
     """`edge-agent run` on the demo config (plus `extra` sections); returns it and its time to ready."""
-    config = demo_config(port, workdir, MODELS, MODELS / "keys", web_port=0)
+    config = demo_config(port, workdir, bench_models(), bench_models() / "keys", web_port=0)
     config.update(extra or {})
     config["mqtt"]["status_interval_s"] = 1.0
     config["queues"] = {"frames": {"size": 64, "policy": "drop_oldest"}, "workers": 2, "max_batch": 32}

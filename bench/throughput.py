@@ -31,13 +31,13 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from bare import bare_rate  # noqa: E402
+from bench_models import bench_models  # noqa: E402
 from hotpath_profile import NS, agent_config, ask, profile, report, spawn_client, wait_online  # noqa: E402
 from inprocess import rss_mb  # noqa: E402
 from load_client import connect  # noqa: E402
 
 from edge_agent.demo.devbroker import DevBroker  # noqa: E402
 
-MODELS = REPO / "models"
 WORKERS = 2  # worker threads per pipeline in the agent's bench config; the bare pipeline gets as many threads
 
 
@@ -195,7 +195,7 @@ def main() -> int:
             agent.terminate()
             agent.wait(30)
         naive = subprocess.Popen(
-            [sys.executable, str(REPO / "bench" / "naive_agent.py"), str(broker.port), NS, str(MODELS)],
+            [sys.executable, str(REPO / "bench" / "naive_agent.py"), str(broker.port), NS, str(bench_models())],
             stdout=subprocess.PIPE,
         )
         try:

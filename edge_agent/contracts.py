@@ -143,6 +143,20 @@ class InputSpec(_Strict):
     quantization: Quantization | None = Field(default=None, description="Set for integer inputs")
     preprocessing: list[PreprocessStep] = Field(description="Steps from raw input to tensor, in order")
     min_image_px: int | None = Field(default=None, description="Smallest accepted image side in pixels")
+    test_time_views: Literal[1, 2, 4, 8] = Field(
+        default=1,
+        exclude_if=lambda views: views == 1,  # manifests written before views existed stay byte for byte
+        description="Dihedral views of each image item (identity, transpose, 180-degree turn, anti-transpose, "
+        "then the four others) run as one batch; their class probabilities are averaged before the verdict. "
+        "Only for a square NHWC image input; the thresholds were calibrated on the averaged scores",
+    )
+
+    @model_validator(mode="after")
+    def _views_need_a_square_image(self) -> InputSpec:
+        square = self.layout == "NHWC" and len(self.shape) == 4 and self.shape[1] == self.shape[2]
+        if self.test_time_views > 1 and not square:
+            raise ValueError(f"test_time_views needs a square NHWC image input, not {self.layout} {self.shape}")
+        return self
 
 
 class OutputTensor(_Strict):

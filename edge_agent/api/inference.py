@@ -18,6 +18,7 @@ from edge_agent.api.tensors import ApiError, InferRequest, InferResponse, Status
 from edge_agent.errors import EdgeAgentError, InferenceError, InputError
 from edge_agent.ingest.images import ImageLimits, decode_image
 from edge_agent.ingest.vibration import parse_vibration
+from edge_agent.pipelines.image_preprocess import dihedral_views
 from edge_agent.pipelines.inspection import QualityInspector
 from edge_agent.pipelines.workers import AssetDefaults
 
@@ -87,15 +88,18 @@ class InferenceService:
         if unknown:
             raise ApiError(Status.INVALID, f"unknown outputs {unknown}; the model has {sorted(known)}")
         encoded = tensor.name == encoded_spec.name
+        views = manifest.input.test_time_views
         with self.batcher.preparing() as ticket:
             rows = self._encoded_rows(pipeline, tensor, request) if encoded else self._raw_rows(pipeline, tensor)
+            if views > 1:  # the package's verdict is judged on its test-time views, as on MQTT
+                rows = np.stack([view for row in rows for view in dihedral_views(row, views)])
             try:
                 raw, _ = self.batcher.submit(pipeline, pipeline.model.runtime.run, rows, ticket)
             except InferenceError as exc:
                 raise ApiError(Status.INTERNAL, f"inference failed: {exc}") from exc
         names = request.outputs or default_outputs(manifest, encoded)
         try:
-            outputs = build_outputs(manifest, raw, names)
+            outputs = build_outputs(manifest, raw, names, views)
         except InferenceError as exc:
             raise ApiError(Status.INTERNAL, f"post-processing failed: {exc}") from exc
         return InferResponse(request.model, manifest.version, outputs, request.id)

@@ -10,7 +10,7 @@ import numpy as np
 
 from edge_agent.api.tensors import BYTES, NUMPY_TO_DATATYPE, Tensor
 from edge_agent.contracts import Manifest
-from edge_agent.pipelines.postprocess import health_assessments, inspection_verdicts
+from edge_agent.pipelines.postprocess import health_assessments, inspection_verdicts, mean_over_views
 from edge_agent.tensors import dequantize
 
 # the encoded input of each task: the bytes MQTT would carry, through the same pre-processing
@@ -82,11 +82,13 @@ def _strings(values: list[str]) -> list[bytes]:
     return [v.encode() for v in values]
 
 
-def _result_fields(manifest: Manifest, raw: list[np.ndarray]) -> dict[str, Callable[[], np.ndarray | list[bytes]]]:
+def _result_fields(
+    manifest: Manifest, raw: list[np.ndarray], views: int
+) -> dict[str, Callable[[], np.ndarray | list[bytes]]]:
     real = [dequantize(out, spec.quantization) for out, spec in zip(raw, manifest.output.tensors)]
     probs_index = manifest.tensor_for("class_probabilities")
     assert probs_index is not None  # the manifest schema guarantees one
-    probs = real[probs_index[0]]
+    probs = mean_over_views(real[probs_index[0]], views)
     labels = manifest.output.labels
     if manifest.task == "quality_inspection":
         verdicts = inspection_verdicts(probs, manifest)
@@ -109,11 +111,15 @@ def _result_fields(manifest: Manifest, raw: list[np.ndarray]) -> dict[str, Calla
     }
 
 
-def build_outputs(manifest: Manifest, raw: list[np.ndarray], names: list[str]) -> list[Tensor]:
-    """The requested outputs from the model's raw outputs for a request's rows (post-processed like MQTT)."""
+def build_outputs(manifest: Manifest, raw: list[np.ndarray], names: list[str], views: int = 1) -> list[Tensor]:
+    """The requested outputs from the model's raw outputs for a request's rows (post-processed like MQTT).
+
+    With test-time views the model ran `views` consecutive rows per item: result fields average them like the
+    MQTT path does, the model's own tensors are its outputs on the items as sent (the first view).
+    """
     specs = {spec.name: spec for spec in all_outputs(manifest)}
-    tensors_by_name = {t.name: out for t, out in zip(manifest.output.tensors, raw)}
-    fields = _result_fields(manifest, raw) if any(n in _derived_names(manifest) for n in names) else {}
+    tensors_by_name = {t.name: out[::views] for t, out in zip(manifest.output.tensors, raw)}
+    fields = _result_fields(manifest, raw, views) if any(n in _derived_names(manifest) for n in names) else {}
     result = []
     for name in names:
         spec = specs[name]

@@ -83,3 +83,30 @@ def preprocess_image(image: np.ndarray, spec: InputSpec) -> np.ndarray:
     if skip_scale:
         return np.ascontiguousarray(values)
     return quantize(values, spec.dtype, spec.quantization)
+
+
+# Orders of the 8 dihedral transforms (swap H/W, flip H, flip W): the first 2, 4 and 8 are each a group, so a
+# view count of 2 or 4 averages over transforms that map the set onto itself (no direction is favoured).
+_DIHEDRAL = (
+    (False, False, False),
+    (True, False, False),
+    (False, True, True),
+    (True, True, True),
+    (False, True, False),
+    (False, False, True),
+    (True, True, False),
+    (True, False, True),
+)
+
+
+def dihedral_views(item: np.ndarray, count: int) -> list[np.ndarray]:
+    """The first `count` dihedral transforms of one square HxWxC model input item (the first is the item)."""
+    if item.ndim != 3 or item.shape[0] != item.shape[1]:
+        raise InputShapeError(f"dihedral views need a square HxWxC item; got shape {item.shape}")
+    views = []
+    for swap, flip_h, flip_w in _DIHEDRAL[:count]:
+        view = item.transpose(1, 0, 2) if swap else item
+        view = view[::-1] if flip_h else view
+        view = view[:, ::-1] if flip_w else view
+        views.append(view)
+    return views

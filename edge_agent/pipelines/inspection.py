@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_agent.loading import LoadedModel
-from edge_agent.pipelines.image_preprocess import preprocess_image
-from edge_agent.pipelines.postprocess import InspectionVerdict, inspection_verdicts
+from edge_agent.pipelines.image_preprocess import dihedral_views, preprocess_image
+from edge_agent.pipelines.postprocess import InspectionVerdict, inspection_verdicts, mean_over_views
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,16 @@ class QualityInspector:
         return preprocess_image(image, self.model.manifest.input)
 
     def infer(self, items: Sequence[np.ndarray]) -> list[InspectionOutcome]:
-        """Verdicts for prepared items, run as one batch."""
+        """Verdicts for prepared items, run as one batch (with the manifest's test-time views of each)."""
         started = time.perf_counter()
-        outputs = self.model.run(np.stack(items))
-        verdicts = inspection_verdicts(outputs[self._probs_index], self.model.manifest)
+        views = self.model.manifest.input.test_time_views
+        if views > 1:
+            batch = np.stack([view for item in items for view in dihedral_views(item, views)])
+        else:
+            batch = np.stack(items)
+        outputs = self.model.run(batch)
+        probabilities = mean_over_views(outputs[self._probs_index], views)
+        verdicts = inspection_verdicts(probabilities, self.model.manifest)
         latency = (time.perf_counter() - started) * 1000 / len(items)
         return [InspectionOutcome(v, round(latency, 3)) for v in verdicts]
 

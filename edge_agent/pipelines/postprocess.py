@@ -51,6 +51,16 @@ def _margin(row: np.ndarray) -> float:
     return float(top[0] - top[1])
 
 
+def mean_over_views(probabilities: np.ndarray, views: int) -> np.ndarray:
+    """Class probabilities of N items from those of N x `views` rows (each item's views consecutive)."""
+    probs = np.asarray(probabilities, dtype=np.float32)
+    if views == 1:
+        return probs
+    if probs.ndim != 2 or probs.shape[0] % views:
+        raise InferenceError(f"model returned scores of shape {probs.shape} for items of {views} views each")
+    return np.asarray(probs.reshape(-1, views, probs.shape[1]).mean(axis=1), dtype=np.float32)
+
+
 def inspection_verdicts(probabilities: np.ndarray, manifest: Manifest) -> list[InspectionVerdict]:
     """ng when 1 - p(ok) reaches the manifest's ng_score; the label is then the likeliest defect."""
     labels = manifest.output.labels

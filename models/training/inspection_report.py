@@ -45,7 +45,8 @@ def _card(training: dict[str, Any], runtime: str, size: int) -> str:
     return f"""## Surface inspection CNN ({runtime}, {size / 1024:.0f} KiB)
 
 Input: one grey 256x256 image (any camera frame >= 128 px, converted to grey and area-resized).
-Output: probabilities over {", ".join(CLASSES)}; verdict ng when 1 - p(ok) >= {training["ng_score"]}.
+Output: probabilities over {", ".join(CLASSES)}, averaged over {recipe.get("test_time_views", 1)} test-time dihedral
+view(s) of the input; verdict ng when 1 - p(ok) >= {training["ng_score"]}.
 
 | layer | op | filters |
 |---|---|---|

@@ -66,9 +66,15 @@ class Gateway:
 
 
 def start_gateway(tmp: Path, token: str | None = TOKEN, api: dict[str, Any] | None = None) -> Gateway:
-    """Broker + `edge-agent run` with surface-inspection 1.0.0 (previous) and 1.1.0 (current) and bearing-health."""
+    """Broker + `edge-agent run` with surface-inspection 1.0.0 (previous), 1.1.0 (current) and 1.3.0 (installed, with
+    test-time views, served when a request pins it) and bearing-health."""
     models = tmp / "models"
-    packages = (("surface-inspection", "1.0.0"), ("surface-inspection", "1.1.0"), ("bearing-health", "1.1.0"))
+    packages = (
+        ("surface-inspection", "1.0.0"),
+        ("surface-inspection", "1.1.0"),
+        ("surface-inspection", "1.3.0"),
+        ("bearing-health", "1.1.0"),
+    )
     for name, version in packages:
         shutil.copytree(REPO / "models" / name / version, models / name / version)
     set_pointer(models, "surface-inspection", "1.0.0", "previous")

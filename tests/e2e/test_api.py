@@ -78,7 +78,11 @@ def test_tritonclient_http_reads_metadata_and_infers_json_binary_and_a_jpeg(
     meta = client.get_model_metadata("surface-inspection", headers=gateway.headers)
     assert meta["inputs"][0] == {"name": "image", "datatype": "UINT8", "shape": [-1, 256, 256, 1]}
     assert meta["inputs"][1] == {"name": "image_bytes", "datatype": "BYTES", "shape": [-1]}
-    assert {"verdict", "scores"} <= {o["name"] for o in meta["outputs"]} and meta["versions"] == ["1.0.0", "1.1.0"]
+    assert {"verdict", "scores"} <= {o["name"] for o in meta["outputs"]} and meta["versions"] == [
+        "1.0.0",
+        "1.1.0",
+        "1.3.0",
+    ]
     assert client.is_model_ready("surface-inspection", "1.1.0", headers=gateway.headers)
     index = client.get_model_repository_index(headers=gateway.headers)
     assert [r["version"] for r in index if r["name"] == "surface-inspection" and r["active"]] == ["1.1.0"]
@@ -113,6 +117,38 @@ def test_tritonclient_http_reads_metadata_and_infers_json_binary_and_a_jpeg(
     assert _text(result.as_numpy("state")[0]) == expected["state"]
     np.testing.assert_allclose(result.as_numpy("anomaly_score")[0], expected["anomaly_score"], atol=1e-5)
     np.testing.assert_allclose(result.as_numpy("scores")[0], _scores(expected), atol=1e-5)
+
+
+def test_a_pinned_package_with_test_time_views_answers_like_edge_agent_infer(
+    gateway: Gateway, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tritonclient.http as http
+
+    client = http.InferenceServerClient(gateway.http)
+    views = REPO / "models" / "surface-inspection" / "1.3.0"
+    inspector = build_pipeline(views, [KEYS])
+    assert isinstance(inspector, QualityInspector) and inspector.model.manifest.input.test_time_views == 4
+    for label in ("ok", "pit"):
+        # Given a JPEG sent to the installed 1.3.0, whose verdict averages four views of the frame
+        expected = _infer_cli(views, files[label], capsys)
+        image = http.InferInput("image_bytes", [1], "BYTES")
+        image.set_data_from_numpy(np.array([files[label].read_bytes()], dtype=np.object_))
+        result = client.infer("surface-inspection", [image], model_version="1.3.0", headers=gateway.headers)
+        # Then verdict and scores are those of `edge-agent infer` with that package
+        assert result.as_numpy("verdict")[0].decode() == expected["verdict"]
+        np.testing.assert_allclose(result.as_numpy("scores")[0], _scores(expected), atol=1e-5)
+    # When the frame goes in as the model's own tensor and the model's output is asked for too
+    tensor = inspector.prepare(decode_image(files["pit"].read_bytes()))[None]
+    raw = http.InferInput("image", list(tensor.shape), "UINT8")
+    raw.set_data_from_numpy(tensor)
+    output = inspector.model.manifest.output.tensors[0].name
+    wanted = [http.InferRequestedOutput(name) for name in ("scores", output)]
+    result = client.infer("surface-inspection", [raw], model_version="1.3.0", outputs=wanted, headers=gateway.headers)
+    # Then the scores are the views' average, as for the JPEG, and the model tensor is its output on the tensor sent
+    np.testing.assert_allclose(
+        result.as_numpy("scores")[0], _scores(_infer_cli(views, files["pit"], capsys)), atol=1e-5
+    )
+    assert np.array_equal(result.as_numpy(output), inspector.model.runtime.run(tensor)[0])
 
 
 def test_tritonclient_grpc_reads_metadata_and_infers_a_jpeg_and_a_raw_tensor(
