@@ -184,3 +184,21 @@ def test_a_cloud_labeller_confirms_or_corrects_and_the_history_is_kept(client: F
         f"/api/v1/samples/{one['id']}/label", json={"label": "ok", "by": "x"}, headers=bearer(token)
     )
     assert as_device.status_code == 403
+
+
+def test_a_sample_captured_with_a_label_is_labelled_at_once_until_a_later_label_record_joins_it(
+    client: FlaskClient,
+) -> None:
+    # given a gateway that captured two samples, one with the label that disagreed with the model
+    token = add_device(client, "gw-1")
+    upload(client, token, [sample(1, JPEG, ts_ms=1000, part_id="P1"), sample(2, JPEG + b"2", ts_ms=2000, label="ok")])
+    # then the labelled one is labelled by its capture, the other not at all
+    listed = {s["seq"]: s for s in js(client.get("/api/v1/samples", headers=ADMIN))}
+    assert (listed[2]["label"], listed[2]["label_origin"], listed[2]["labelled_by"]) == ("ok", "capture", "gw-1")
+    assert (listed[1]["label"], listed[1]["label_origin"], listed[1]["labelled_by"]) == (None, None, None)
+    # when a label record of a later outbox seq arrives for each (by part id, and by time within 2 s)
+    upload(client, token, [label(3, "scratch", part_id="P1"), label(4, "dent", ts_ms=2500)])
+    # then both samples carry the record's label (the newest gateway word wins over the capture's)
+    listed = {s["seq"]: s for s in js(client.get("/api/v1/samples", headers=ADMIN))}
+    assert (listed[1]["label"], listed[1]["label_origin"]) == ("scratch", "plc")
+    assert (listed[2]["label"], listed[2]["label_origin"]) == ("dent", "plc")
