@@ -172,5 +172,7 @@ def build_updater(
         disk_factor=config.ota.disk_factor,
         probation_max_error_rate=config.ota.probation_max_error_rate,
         probation_min_items=config.ota.probation_min_items,
+        # the line engine runs the cycle-time model from models.dir: OTA installs it and moves its pointer
+        disk_models={config.line.cycles.model: "cycle_time"} if config.line.cycles is not None else {},
     )
     return Updater(settings, UrllibTransport(), models, trusted, shadow, stats, emit)

@@ -24,7 +24,7 @@ def build_pipeline(package_dir: Path, trusted_keys: list[Path], threads: int = 1
 def _pipeline_for(package_dir: Path, trusted: TrustedKeys, options: RuntimeOptions) -> Pipeline:
     model = load_model(package_dir, trusted, options)
     if model.manifest.task == "cycle_time":
-        # the line engine runs it from models.dir itself; as a pipeline (an OTA offer) it is refused with a reason
+        # the line engine runs it from models.dir (OTA installs it there when line.cycles names it): no pipeline
         model.runtime.close()
         raise ModelPackageError(f"{model.package.ident} is a cycle-time model: the line engine runs it, not a pipeline")
     if model.manifest.task == "quality_inspection":

@@ -1,4 +1,4 @@
-"""Safe extraction of a package tar (NAME/VERSION/...) into a staging directory."""
+"""Safe extraction of a package tar (NAME/VERSION/...) into a staging directory, and its checks there."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import shutil
 import tarfile
 from pathlib import Path, PurePosixPath
 
+from edge_agent.contracts import Manifest, semver_key
 from edge_agent.errors import ModelPackageError
+from edge_agent.packages import file_sha256, verify_package
+from edge_agent.signing import TrustedKeys
 
 MAX_MEMBERS = 64
 MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
@@ -47,3 +50,20 @@ def extract_package(archive: Path, staging: Path, name: str, version: str) -> Pa
     if not target.is_dir():
         raise ModelPackageError(f"{archive.name}: no {prefix}/ inside")
     return target
+
+
+def verify_artifact(
+    artifact: Path, staging: Path, name: str, version: str, trusted: TrustedKeys, active: Manifest | None
+) -> Path:
+    """Unpack and check a downloaded package before any runtime may see it; returns the staged directory."""
+    staged = extract_package(artifact, staging, name, version)
+    package = verify_package(staged, trusted)
+    manifest = package.manifest
+    if (manifest.name, manifest.version) != (name, version):
+        raise ModelPackageError(f"package is {manifest.name}@{manifest.version}, the offer was {name}@{version}")
+    if active is not None and semver_key(manifest.version) <= semver_key(active.version):
+        same = manifest.version == active.version
+        different = same and file_sha256(package.model_path) != active.sha256
+        what = "the same version with different bytes as" if different else "not newer than"
+        raise ModelPackageError(f"{manifest.version} is {what} the active {active.version}")
+    return staged

@@ -44,6 +44,15 @@ def set_pointer(models_dir: Path, name: str, version: str, link: str = CURRENT_L
     _fsync_dir(base)
 
 
+def point_to(models_dir: Path, name: str, version: str) -> str | None:
+    """Make NAME/version current and the version it replaces NAME/previous; returns that version."""
+    previous = read_pointer(models_dir, name)
+    set_pointer(models_dir, name, version)
+    if previous:
+        set_pointer(models_dir, name, previous, PREVIOUS_LINK)
+    return previous
+
+
 def install_staged(staged: Path, models_dir: Path, name: str, version: str) -> Path:
     """Move a verified staged package to NAME/VERSION (one rename on the same filesystem)."""
     target = models_dir / name / version

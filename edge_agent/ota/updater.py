@@ -7,7 +7,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,13 +15,13 @@ from typing import Any, Protocol
 from edge_agent.contracts import Manifest, semver_key
 from edge_agent.errors import EdgeAgentError, ModelPackageError
 from edge_agent.model_manager import ModelManager, ModelPipeline
-from edge_agent.ota.archive import extract_package
+from edge_agent.ota.archive import verify_artifact
+from edge_agent.ota.disk_models import NO_PROBATION, NO_SHADOW, DiskModels
 from edge_agent.ota.download import DownloadLimits, download_artifact
 from edge_agent.ota.http import CloudError, CloudRejected, CloudUnavailable, Transport
 from edge_agent.ota.install import clean_work_area, free_bytes, install_staged, ota_dir, read_pointer, set_pointer
 from edge_agent.ota.shadow import ShadowEvaluator, ShadowThresholds
 from edge_agent.ota.state import FINAL_STATES, Offer, StateFile
-from edge_agent.packages import file_sha256, verify_package
 from edge_agent.signing import TrustedKeys
 
 log = logging.getLogger(__name__)
@@ -51,23 +51,8 @@ class UpdaterSettings:
     probation_max_error_rate: float = 0.05
     probation_min_items: int = 20
     limits: DownloadLimits = field(default_factory=DownloadLimits)
-
-
-def verify_artifact(
-    artifact: Path, staging: Path, name: str, version: str, trusted: TrustedKeys, active: Manifest | None
-) -> Path:
-    """Unpack and check a downloaded package before any runtime may see it; returns the staged directory."""
-    staged = extract_package(artifact, staging, name, version)
-    package = verify_package(staged, trusted)
-    manifest = package.manifest
-    if (manifest.name, manifest.version) != (name, version):
-        raise ModelPackageError(f"package is {manifest.name}@{manifest.version}, the offer was {name}@{version}")
-    if active is not None and semver_key(manifest.version) <= semver_key(active.version):
-        same = manifest.version == active.version
-        different = same and file_sha256(package.model_path) != active.sha256
-        what = "the same version with different bytes as" if different else "not newer than"
-        raise ModelPackageError(f"{manifest.version} is {what} the active {active.version}")
-    return staged
+    # name -> task of models the line engine loads from models.dir itself: installed and pointed at, never swapped in
+    disk_models: Mapping[str, str] = field(default_factory=dict)
 
 
 class Updater:
@@ -92,6 +77,7 @@ class Updater:
         self.probe = probe
         self.emit_event = emit_event
         self.state = StateFile(ota_dir(self.models_dir) / "state.json")
+        self.disk = DiskModels(self.models_dir, settings.disk_models, trusted)
         self._candidates: dict[str, ModelPipeline] = {}
         self._previous: dict[str, ModelPipeline] = {}
         self._baseline: dict[str, tuple[int, int]] = {}
@@ -138,7 +124,7 @@ class Updater:
         in_flight = {o.name: o for o in offers.values() if o.state not in FINAL_STATES}
         keep = {f"{o.name}-{o.version}.tar.part" for o in in_flight.values()}
         clean_work_area(self.models_dir, keep)
-        for name in names:
+        for name in [*names, *(n for n in self.disk.names() if n not in names)]:
             if read_pointer(self.models_dir, name) is None:
                 offer = in_flight.get(name)
                 candidates = [
@@ -150,7 +136,9 @@ class Updater:
             if offer is None:
                 continue
             current = read_pointer(self.models_dir, name)
-            if current == offer.version:
+            if current == offer.version and name in self.disk:  # its pointer moved after a passed self-test
+                self._move(offer, "committed", f"resumed after restart; {NO_PROBATION}", skipped="probation")
+            elif current == offer.version:
                 offer.activated_at = offer.activated_at or time.time()
                 self._move(offer, "probation", "resumed after restart")
             elif offer.state in ("active", "probation"):
@@ -202,8 +190,8 @@ class Updater:
             if known.state in ("offered", "downloading"):
                 self._fetch_and_stage(known)
             return
-        active = self.models.get(name)
-        if active is not None and active.model.manifest.version == version:
+        active = self._active_manifest(name)
+        if active is not None and active.version == version:
             return
         if known and known.state not in FINAL_STATES and known.version != version:
             self._abandon(known, f"superseded by {version}")
@@ -223,6 +211,12 @@ class Updater:
             return
         self._move(offer, "offered")
         self._fetch_and_stage(offer)
+
+    def _active_manifest(self, name: str) -> Manifest | None:
+        if name in self.disk:
+            return self.disk.active(name)
+        active = self.models.get(name)
+        return active.model.manifest if active is not None else None
 
     def _abandon(self, offer: Offer, reason: str) -> None:
         self.shadow.end(offer.name)
@@ -267,17 +261,15 @@ class Updater:
     def _verify_and_stage(self, offer: Offer, artifact: Path) -> None:
         self._move(offer, "verifying")
         staging = ota_dir(self.models_dir) / "staging" / f"{offer.name}-{offer.version}"
-        active = self.models.get(offer.name)
+        active = self._active_manifest(offer.name)
         try:
-            staged = verify_artifact(
-                artifact, staging, offer.name, offer.version, self.trusted, active.model.manifest if active else None
-            )
+            staged = verify_artifact(artifact, staging, offer.name, offer.version, self.trusted, active)
         except ModelPackageError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             artifact.unlink(missing_ok=True)
             self._move(offer, "rejected", str(exc))
             return
-        offer.previous = active.model.manifest.version if active else None
+        offer.previous = active.version if active else None
         install_staged(staged, self.models_dir, offer.name, offer.version)
         shutil.rmtree(staging, ignore_errors=True)
         artifact.unlink(missing_ok=True)
@@ -287,6 +279,9 @@ class Updater:
     def _selftest(self, offer: Offer) -> None:
         self._move(offer, "selftest")
         installed = self.models_dir / offer.name / offer.version
+        if offer.name in self.disk:
+            self._activate_on_disk(offer, installed)
+            return
         try:
             candidate = self.models.build(installed)
         except EdgeAgentError as exc:
@@ -315,6 +310,18 @@ class Updater:
         self._move(offer, "active")
         self._move(offer, "probation")
 
+    def _activate_on_disk(self, offer: Offer, installed: Path) -> None:
+        """Self-test with its runtime, then move the pointer: the line engine switches within seconds."""
+        try:
+            self.disk.activate(installed)
+        except EdgeAgentError as exc:  # the pointer never moved: the old version stays current
+            shutil.rmtree(installed, ignore_errors=True)
+            self._move(offer, "rejected", f"self-test failed: {exc}")
+            return
+        offer.activated_at = time.time()
+        self._move(offer, "active", NO_SHADOW, skipped="shadow")
+        self._move(offer, "committed", NO_PROBATION, skipped="probation")
+
     def rollback(self, name: str, reason: str) -> None:
         """Go back to the previous version of a model (automatic, or asked by an operator)."""
         previous_version = read_pointer(self.models_dir, name, "previous")
@@ -324,7 +331,7 @@ class Updater:
         pipeline = self._previous.pop(name, None)
         if pipeline is not None and pipeline.model.manifest.version == previous_version:
             self.models.swap(name, pipeline)
-        else:
+        elif name not in self.disk:  # the line engine follows the pointer of a disk model itself
             self.models.load(name)
         offer = self.state.record.offers.get(name)
         if offer is not None and offer.state not in ("rejected", "rolled_back"):

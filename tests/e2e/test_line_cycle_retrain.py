@@ -1,12 +1,14 @@
 """Given a gateway that uploads its line cycles and a press whose new tooling makes every cycle 6% longer, when
 cloud-sync retrains the cycle-time model accepting the drift as the new normal, then a new signed version expects
-the press's new pace and a gateway loads it; with nothing new to learn, or the drift not accepted, it is refused."""
+the press's new pace, and rolled out it is installed by the gateway's OTA updater and its line engine switches to it;
+with nothing new to learn, or the drift not accepted, it is refused."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -16,13 +18,21 @@ from typing import Any
 
 import pytest
 
+from edge_agent.app import _pipeline_for
 from edge_agent.demo.plc_line import DEMO_UNITS
 from edge_agent.demo.plc_replay import Replay
-from edge_agent.line.cycle_model import CycleModel
+from edge_agent.line.cycle_model import CycleModel, CycleModelSource
 from edge_agent.line.cycles import Cycle
 from edge_agent.loading import load_model
+from edge_agent.model_manager import ModelManager
+from edge_agent.ota.http import UrllibTransport
+from edge_agent.ota.install import read_pointer, set_pointer
+from edge_agent.ota.shadow import ShadowEvaluator
+from edge_agent.ota.updater import Updater, UpdaterSettings
+from edge_agent.runtimes import RuntimeOptions
 from edge_agent.signing import TrustedKeys
 from tests.e2e.cloud_server import serve_cloud
+from tests.edge_agent.ota.test_updater import Probe
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "cycle-admin-token-0123456789abcdef"
@@ -82,6 +92,21 @@ def _expected_press_a(model: CycleModel) -> float:
     return expected.expected_s
 
 
+def _gateway_updater(url: str, token: str, models_dir: Path, trusted: TrustedKeys) -> Updater:
+    """The OTA updater of an agent whose config has line.cycles.model cycle-time (as app.parts builds it)."""
+    settings = UpdaterSettings(url, "gw-1", token, disk_models={"cycle-time": "cycle_time"})
+    manager = ModelManager(models_dir, lambda path: _pipeline_for(path, trusted, RuntimeOptions()))
+    return Updater(settings, UrllibTransport(), manager, trusted, ShadowEvaluator(), Probe(), lambda kind, **d: None)
+
+
+def _device_states(url: str, version: str) -> list[str]:
+    """The OTA states gw-1 reported for cycle-time@version, oldest first (the fleet's device page)."""
+    request = urllib.request.Request(f"{url}/api/v1/devices/gw-1", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        history = json.loads(response.read()).get("history", [])  # newest first
+    return [h["state"] for h in reversed(history) if h.get("name") == "cycle-time" and h.get("version") == version]
+
+
 def test_retraining_learns_the_new_pace_from_uploaded_cycles(cloud: tuple[str, Path], tmp_path: Path) -> None:
     url, fleet_public = cloud
     remote = ["--url", url, "--token", TOKEN]
@@ -106,17 +131,26 @@ def test_retraining_learns_the_new_pace_from_uploaded_cycles(cloud: tuple[str, P
     table = _cli("retrain", "cycle-time", "--workdir", str(tmp_path / "r2"), "--accept-drift", *since, *remote)
     assert "registered cycle-time@1.1.0" in table, table
 
-    # then the new version is signed by the fleet key, passes a gateway's checks and expects the new pace
-    artifact = tmp_path / "r2" / "candidate" / "cycle-time" / "1.1.0"
-    installed = tmp_path / "gateway" / "cycle-time"
-    request = urllib.request.Request(
-        f"{url}/api/v1/models/cycle-time/1.1.0/artifact", headers={"Authorization": f"Bearer {TOKEN}"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        (tmp_path / "artifact.tar").write_bytes(response.read())
-    installed.mkdir(parents=True)
-    subprocess.run(["tar", "-xf", str(tmp_path / "artifact.tar"), "-C", str(installed.parent)], check=True)
-    retrained = CycleModel(load_model(installed / "1.1.0", TrustedKeys.from_paths([fleet_public])))
+    assert (tmp_path / "r2" / "candidate" / "cycle-time" / "1.1.0").is_dir()
+
+    # when it is rolled out to the group of a gateway whose line engine runs 1.0.0 from its models dir
+    models_dir = tmp_path / "gateway" / "models"
+    shutil.copytree(PACKAGE, models_dir / "cycle-time" / "1.0.0")
+    set_pointer(models_dir, "cycle-time", "1.0.0")
+    trusted = TrustedKeys.from_paths([DEV_KEY, fleet_public])
+    wall = [0.0]
+    source = CycleModelSource(models_dir, "cycle-time", trusted, lambda version, path: None, lambda: wall[0])
+    before = source.get()
+    assert before is not None and before.model.manifest.version == "1.0.0", source.error
+    _cli("rollout", "cycle-time", "1.1.0", "--group", "line-1", "--canary", "100", "--probation", "0", *remote)
+    _gateway_updater(url, device_token, models_dir, trusted).poll_once()
+    # then the gateway verified (fleet key), self-tested and installed it, reported every state, and moved the pointer
+    states = ["offered", "downloading", "verifying", "staged", "selftest", "active", "committed"]
+    assert _device_states(url, "1.1.0") == states
+    assert read_pointer(models_dir, "cycle-time") == "1.1.0"
+    # and its line engine switches to it: signed by the fleet key, it expects the press's new pace
+    wall[0] += 10.0
+    retrained = source.get()
+    assert retrained is not None and retrained.model.manifest.version == "1.1.0", source.error
     assert retrained.model.package.signed_by != current.model.package.signed_by
     assert _expected_press_a(retrained) == pytest.approx(4.0 * 1.166, rel=0.01)
-    assert artifact.is_dir()
