@@ -1,26 +1,25 @@
 """CPU per request of cloud-sync's gateway endpoints (poll 200 and 304, report, 200-record batch) on real PostgreSQL.
 
 In process (default) the app answers through Flask's test client, so the figure is the app's own CPU (Flask,
-SQLAlchemy, psycopg, JSON; no HTTP server); --profile adds where it goes. With --http the same requests go over
-HTTP, one after another, to a real `cloud-sync serve --workers 1` (gunicorn gthread), and the replica's process
-tree CPU is divided by the requests: the full per-request cost a gateway causes, gunicorn included.
-Run: python bench/cloud_requests.py [--devices 1000] [--requests 400] [--http] [--profile]
+SQLAlchemy, psycopg, JSON; no HTTP server) plus the test client's. With --http the same requests go over HTTP,
+one after another, to a real `cloud-sync serve --workers 1` (gunicorn gthread), and the replica's process tree CPU
+is divided by the requests: the full per-request cost a gateway causes, gunicorn included. --profile adds where
+it goes: py-spy on the replica with --http, cProfile in process. Samples are stored in files (state_dir).
+Run: python bench/cloud_requests.py [--devices 1000] [--requests 400] [--http] [--profile] [--hard-share 0.02]
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
+import contextlib
 import json
 import os
-import pstats
 import random
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,8 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import cloud_profile  # noqa: E402  (bench/ is the script's directory)
+
 from cloud_sync.app import create_app, dispose  # noqa: E402
 from cloud_sync.cli import main as cli_main  # noqa: E402
 from cloud_sync.settings import Settings  # noqa: E402
@@ -38,33 +39,6 @@ from tests.cloud_sync.helpers import ADMIN, ADMIN_TOKEN  # noqa: E402
 from tests.cloud_sync.pg import PostgresCluster  # noqa: E402
 from tests.cloud_sync.pkgtools import MODEL, make_package, tar_dir  # noqa: E402
 from tests.cloud_sync.replicas import start, write_config  # noqa: E402
-
-# Where the profile's own time goes, by the file a function lives in (first match wins).
-BUCKETS = [
-    ("psycopg", "driver (psycopg, socket waits)"),
-    ("sqlmodel", "ORM/SQL (SQLAlchemy, SQLModel)"),
-    ("sqlalchemy", "ORM/SQL (SQLAlchemy, SQLModel)"),
-    ("werkzeug", "Flask/werkzeug"),
-    ("flask", "Flask/werkzeug"),
-    ("pydantic", "JSON + validation (json, pydantic)"),
-    ("json", "JSON + validation (json, pydantic)"),
-    ("base64", "JSON + validation (json, pydantic)"),
-    ("storage", "storage (sample bytes)"),
-    ("tempfile", "storage (sample bytes)"),
-    ("cloud_sync", "cloud_sync's own code"),
-]
-# Stages by the cumulative time of the function that does them.
-STAGES = {
-    ("context.py", "principal"): "auth: token lookup",
-    ("context.py", "require_device"): "auth: device row + last_seen",
-    ("fleet.py", "desired"): "desired document",
-    ("fleet.py", "record_report"): "report: store + rollout",
-    ("context.py", "json_body"): "request JSON parse + validate",
-    ("intake.py", "store_payloads"): "storage: sample bytes",
-    ("intake.py", "store_batch"): "batch: one transaction",
-    ("records.py", "decode_batch"): "batch: decode records",
-    ("records.py", "interpret"): "batch: interpret records",
-}
 
 
 class Fleet:
@@ -169,58 +143,22 @@ def _scenarios(
     return {"poll 200": poll(False), "poll 304": poll(True), "report": report(), f"batch of {batch_records}": batch()}
 
 
-@contextmanager
-def _profiled(enabled: bool, name: str, requests: list[int]) -> Iterator[None]:
-    # CPU time, not wall time: waits on PostgreSQL are not the replica's cost
-    profile = cProfile.Profile(time.process_time) if enabled else None
-    if profile:
-        profile.enable()
-    yield
-    if profile is None:
-        return
-    profile.disable()
-    stats = pstats.Stats(profile)
-    buckets: dict[str, float] = defaultdict(float)
-    stages: dict[str, float] = defaultdict(float)
-    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
-    for (path, _line, function), (_cc, _nc, own, cumulative, _callers) in raw.items():
-        bucket = next(
-            (label for key, label in BUCKETS if f"/{key}" in path or path.startswith(key)),
-            "other (stdlib, hashlib, ...)",
-        )
-        buckets[bucket] += own
-        stage = STAGES.get((Path(path).name, function))
-        if stage and "cloud_sync" in path:
-            stages[stage] += cumulative
-    done = requests[0]
-    print(f"  profile of {name}, CPU ms per request (cProfile inflates call-heavy code: read shares):")
-    for label, seconds in sorted(buckets.items(), key=lambda item: -item[1]):
-        print(f"    {label:42s} {seconds * 1000 / done:7.2f}")
-    for label, seconds in sorted(stages.items(), key=lambda item: -item[1]):
-        print(f"    stage {label:36s} {seconds * 1000 / done:7.2f} (cumulative)")
-    if os.environ.get("CLOUD_REQUESTS_TOP"):
-        stats.sort_stats("tottime").print_stats(int(os.environ["CLOUD_REQUESTS_TOP"]))
-
-
-def _run(send: Send, cpu: Callable[[], float], fleet: Fleet, args: argparse.Namespace) -> None:
+def _run(send: Send, cpu: Callable[[], float], fleet: Fleet, args: argparse.Namespace, pid: int | None) -> None:
     for name, planned in _scenarios(fleet, args.requests, args.batch_records).items():
         requests = list(planned)  # bodies built before the clock starts: the bench's CPU is not the app's
-        done = [0]
-        wall, used = time.perf_counter(), cpu()
-        with _profiled(args.profile, name, done):
+        profiler = cloud_profile.spied(pid) if pid else cloud_profile.cprofiled()
+        with profiler if args.profile else contextlib.nullcontext() as shares:
+            wall, used = time.perf_counter(), cpu()
             for method, path, headers, body in requests:
                 status, answer = send(method, path, headers, body)
-                assert status in (200, 204, 304), (name, status, answer)
+                assert status in (304,) if name == "poll 304" else status in (200, 204), (name, status, answer)
                 if name == "poll 200":
                     fleet.etags[path.split("/")[4]] = answer["etag"]
-                if name == "poll 304":
-                    assert status == 304, status
-                done[0] += 1
-        wall, used = time.perf_counter() - wall, cpu() - used
-        print(
-            f"{name:14s} n={done[0]:5d}  CPU {used * 1000 / done[0]:7.2f} ms/request  "
-            f"{done[0] / wall:7.1f} requests/s (1 caller)"
-        )
+            wall, used = time.perf_counter() - wall, cpu() - used
+        cpu_ms = used * 1000 / len(requests)
+        print(f"{name:14s} n={len(requests):5d}  CPU {cpu_ms:7.2f} ms/request  {len(requests) / wall:7.1f} requests/s")
+        if shares is not None:
+            shares.print(name, cpu_ms)
 
 
 def _test_client_send(app: Any) -> Send:
@@ -284,7 +222,7 @@ def main() -> None:
         print(f"cloud requests: {args.devices} devices, rollout of 1.1.0 with {len(fleet.offered)} offered, "
               f"{os.cpu_count()} CPUs, load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")  # fmt: skip
         if not args.http:
-            _run(_test_client_send(app), time.process_time, fleet, args)
+            _run(_test_client_send(app), time.process_time, fleet, args, None)
             dispose(app)
             return
         dispose(app)
@@ -293,7 +231,7 @@ def main() -> None:
         try:
             replica.wait_ready()
             with httpx.Client(base_url=replica.url, timeout=60) as client:
-                _run(_http_send(client), lambda: _tree_cpu(replica.process.pid), fleet, args)
+                _run(_http_send(client), lambda: _tree_cpu(replica.process.pid), fleet, args, replica.process.pid)
         finally:
             replica.stop()
     finally:

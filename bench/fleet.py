@@ -295,6 +295,12 @@ async def scenario(replica: Replica, dsn: str, args: argparse.Namespace, package
         used = cpu_after[name] - cpu_before.get(name, 0.0)
         print(f"  CPU {name:9s} {used / steady_s:5.2f} cores (steady)  "
               f"{(burst_cpu_after[name] - burst_cpu[name]) / args.burst_s:5.2f} cores (burst)")  # fmt: skip
+    # the figure that does not depend on how starved the machine was: replica CPU per request served
+    steady_n, burst_n = (sum(len(v) for v in s.latencies.values()) for s in (stats, burst))
+    steady_ms = (cpu_after.get("replica", 0.0) - cpu_before.get("replica", 0.0)) * 1000 / max(steady_n, 1)
+    burst_ms = (burst_cpu_after.get("replica", 0.0) - burst_cpu.get("replica", 0.0)) * 1000 / max(burst_n, 1)
+    print(f"  replica CPU per request: {steady_ms:.1f} ms (steady), {burst_ms:.1f} ms (burst); "
+          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     _print_stats(f"burst, {args.connections} callers closed-loop", burst, args.burst_s)
 
 

@@ -191,9 +191,12 @@ def apply_report(db: Session, device_id: str, name: str, version: str, state: st
         .where(RolloutDevice.device_id == device_id, Rollout.model_name == name, Rollout.version == version)
         .where(Rollout.state != "superseded")
     )
+    # Only a final state (committed, or a failure) can finish a wave or pause a rollout; the steps before it
+    # (downloading, verifying, ... probation) move their row without taking the rollout's lock or evaluating.
+    decisive = state in FINAL_STATES or state in FAILED_STATES
     for rollout_id in db.exec(query).all():
-        # The rollout row is locked first so that concurrent reports of one wave evaluate one after another.
-        rollout = get(db, rollout_id or 0, lock=True)
+        # The rollout row is locked first so that concurrent final reports of one wave evaluate one after another.
+        rollout = get(db, rollout_id or 0, lock=True) if decisive else None
         # an older state change arriving late does not undo a newer one
         moved = (
             update(WAVES)
@@ -201,7 +204,7 @@ def apply_report(db: Session, device_id: str, name: str, version: str, state: st
             .values(state=state, reason=reason, updated_ts_ms=ts_ms)
             .returning(WAVES.c.device_id)
         )
-        if db.connection().execute(moved).first() is not None and rollout.state in LIVE:
+        if db.connection().execute(moved).first() is not None and rollout is not None and rollout.state in LIVE:
             evaluate(db, rollout)
 
 

@@ -1,11 +1,15 @@
-"""The poll path's cheap answers: last_seen written at most once per interval, ETags that replicas agree on."""
+"""The gateway paths' cheap answers: last_seen written at most once per interval, ETags replicas agree on, reports
+that wait for a rollout's lock only when they can move it."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -139,3 +143,36 @@ def test_a_running_version_published_later_changes_the_etag(client: FlaskClient,
     again = client.get(DESIRED, headers={**bearer(token), "If-None-Match": first.headers["ETag"]})
     assert again.status_code == 200
     assert [entry["version"] for entry in js(again)["models"]] == ["1.0.0"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_step_before_the_final_state_does_not_wait_for_the_rollouts_lock(
+    app: Flask, client: FlaskClient, published: Path, tmp_path: Path, database_url: str
+) -> None:
+    # given a rollout of 1.1.0 offered to a gateway, and another replica holding the rollout's row lock for 3 s
+    token = add_device(client, "gw-1")
+    answer = client.post("/api/v1/models", data=tar_dir(make_package(tmp_path / "v11", "1.1.0")), headers=ADMIN)
+    assert answer.status_code == 201
+    rollout = start_rollout(client, "1.1.0", "line-1", canary_percent=100)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with psycopg.connect(database_url.replace("+psycopg", "")) as connection:
+            connection.execute("SELECT id FROM rollouts WHERE id = %s FOR UPDATE", (rollout["id"],))
+            locked.set()
+            release.wait(3)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(10)
+    # when the gateway reports downloading, then the report is stored at once (only final states take the lock)
+    started = time.monotonic()
+    assert report(client, "gw-1", token, "downloading", rollout_id=rollout["id"]) == 204
+    assert time.monotonic() - started < 1.5
+    shown = js(client.get(f"/api/v1/rollouts/{rollout['id']}", headers=ADMIN))
+    release.set()
+    holder.join()
+    assert shown["counts"] == {"downloading": 1}
+    # and its committed report, which may finish the wave, takes the lock (now free) and completes the rollout
+    assert report(client, "gw-1", token, "committed", rollout_id=rollout["id"]) == 204
+    assert js(client.get(f"/api/v1/rollouts/{rollout['id']}", headers=ADMIN))["state"] == "completed"
