@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DEV_STAMP := $(VENV)/.dev-installed
 TRAIN_STAMP := $(VENV)/.train-installed
 
-.PHONY: demo-loop install uninstall test lint typecheck pytest venv venv-train models evaluate bench demo clean system-deps
+.PHONY: demo-loop install uninstall test lint typecheck pytest venv venv-train models evaluate bench demo clean system-deps bench-deps
 
 venv: $(DEV_STAMP)
 
@@ -32,6 +32,12 @@ system-deps:
 	fi
 
 DEBIAN_PACKAGES := mosquitto postgresql chromium chromium-driver systemd util-linux
+
+# Bench-only Debian packages: wrk, the C load generator of bench/fleet_scaling.py (`make bench-deps`).
+bench-deps:
+	@$(MAKE) --no-print-directory system-deps DEBIAN_PACKAGES="$(DEBIAN_PACKAGES) $(BENCH_DEBIAN_PACKAGES)"
+
+BENCH_DEBIAN_PACKAGES := wrk
 
 lint: venv
 	$(VENV)/bin/ruff check .
