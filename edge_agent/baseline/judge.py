@@ -32,7 +32,13 @@ FAULT_ENVELOPE_LINES: dict[str, tuple[str, ...]] = {
     "inner_race": ("env_bpfi_1_db", "env_bpfi_2_db", "env_bpfi_3_db"),
     "ball": ("env_2bsf_1_db", "env_2bsf_2_db", "env_2bsf_3_db"),
 }
+# bearing-health 1.3+: the same fault's lines read in its best narrow band (one feature each).
+FAULT_NARROW_LINE: dict[str, str] = {"outer_race": "nb_bpfo_db", "inner_race": "nb_bpfi_db", "ball": "nb_2bsf_db"}
 ENVELOPE_LINE_Z = 2.0
+# A bearing fault the absolute model missed: one fault's envelope lines rose this far (mean robust z) over the
+# machine's own commissioning scatter, and clearly more than any other fault's lines did.
+ENVELOPE_DETECT_Z = 3.0
+ENVELOPE_DETECT_MARGIN = 1.5
 SHAFT_LINES = ("order_1x_g", "order_2x_g", "order_3x_g")
 
 
@@ -51,14 +57,20 @@ def feature_deviation(features: Mapping[str, float], baseline: AssetBaseline) ->
     return math.sqrt(sum(z * z for _, z in top) / len(top)), top
 
 
+def _z(name: str, features: Mapping[str, float], baseline: AssetBaseline) -> float | None:
+    if name not in features or name not in baseline.features:
+        return None
+    median, spread = baseline.features[name]
+    return (features[name] - median) / spread
+
+
 def _envelope_lines_z(fault: str, features: Mapping[str, float], baseline: AssetBaseline) -> float:
-    """Mean robust z of the fault's envelope lines against the baseline (0 when the model has no such features)."""
-    zs = [
-        (features[name] - baseline.features[name][0]) / baseline.features[name][1]
-        for name in FAULT_ENVELOPE_LINES.get(fault, ())
-        if name in features and name in baseline.features
-    ]
-    return sum(zs) / len(zs) if zs else 0.0
+    """How far the fault's envelope lines rose over the baseline in robust z: the mean over its wide-band lines,
+    or its narrow-band line where that rose more (0 when the model has no such features)."""
+    zs = [z for z in (_z(n, features, baseline) for n in FAULT_ENVELOPE_LINES.get(fault, ())) if z is not None]
+    narrow = _z(FAULT_NARROW_LINE.get(fault, ""), features, baseline)
+    wide = sum(zs) / len(zs) if zs else 0.0
+    return wide if narrow is None else max(wide, narrow)
 
 
 def _on_2x_line_frequency(signature: MachineSignature) -> float | None:
@@ -165,6 +177,23 @@ def judge(
             if other in BEARING_FAULT_STATES:
                 return result(UNCERTAIN_STATE, False, why, f"model unsure between {candidate} and {other}")
             return result(candidate, False, why)
+    if candidate not in BEARING_FAULT_STATES and not (f.imbalance or f.misalignment or f.series):
+        rose = sorted(((_envelope_lines_z(k, features, baseline), k) for k in FAULT_ENVELOPE_LINES), reverse=True)
+        (z_best, fault), (z_next, _) = rose[0], rose[1]
+        # Impacts at a rate no bearing explains can lift one of a fault's harmonics by chance; then the strongest
+        # unexplained envelope line rose more than the fault's lines did, and the change stays unexplained.
+        unexplained_z = _z("env_max_unexplained_db", features, baseline) or 0.0
+        if (
+            z_best >= ENVELOPE_DETECT_Z
+            and z_best - max(z_next, 0.0) >= ENVELOPE_DETECT_MARGIN
+            and unexplained_z < z_best
+        ):
+            return result(
+                fault,
+                False,
+                f"its {fault.replace('_', ' ')} envelope lines rose over its baseline (z={z_best:+.1f}, next "
+                f"z={z_next:+.1f}) while the absolute model said {absolute}",
+            )
     if f.imbalance:
         rest = "2x/3x unchanged" if max(d2, d3) < settings.change_alarm_db / 2 else f"2x {_db(d2)}, 3x {_db(d3)}"
         return result("imbalance", False, f"1x {_db(d1)} over baseline, {rest}: imbalance")

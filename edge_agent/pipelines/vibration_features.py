@@ -11,6 +11,13 @@ import numpy as np
 from edge_agent.contracts import BearingFeaturesStep, BearingGeometry
 from edge_agent.errors import InputError, InputShapeError
 from edge_agent.fft_sizes import smooth_ceil, smooth_floor
+from edge_agent.pipelines.envelope_bands import (
+    NARROW_BAND_FEATURES,
+    hann_window,
+    narrow_band_lines,
+    narrow_bands,
+    peaks_within,
+)
 
 # Every level is a log ratio (dB of a power fraction, or dB over the envelope spectrum's noise floor) and
 # every frequency is an order of shaft speed, so neither the absolute vibration level nor the speed, the
@@ -64,9 +71,14 @@ FEATURE_NAMES: tuple[str, ...] = (
     # absolute severity, the one level every analyst reads (ISO 20816): velocity in dB re 1 mm/s RMS
     "velocity_1x_db",
     "velocity_10_1000hz_db",
+    # each bearing fault's envelope lines in its best narrow band (bearing-health 1.3+)
+    *NARROW_BAND_FEATURES,
 )
-# The 35 features of bearing-health 1.0.x: a manifest names the features it was trained on, in its order.
+# The 35 features of bearing-health 1.0.x and the 40 of 1.1-1.2: a manifest names the features it was trained
+# on, in its order.
 FEATURE_NAMES_V1: tuple[str, ...] = FEATURE_NAMES[:35]
+FEATURE_NAMES_V1_1: tuple[str, ...] = FEATURE_NAMES[:40]
+_NARROW_FROM = FEATURE_NAMES.index(NARROW_BAND_FEATURES[0])
 _FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 DEFAULT_ENVELOPE_BAND_HZ = (1500.0, 8000.0)
@@ -88,12 +100,6 @@ def default_step() -> BearingFeaturesStep:
         min_samples=1024,
         max_samples=65536,
     )
-
-
-@lru_cache(maxsize=64)
-def _hann(n: int) -> np.ndarray:
-    """Hann window of length n (cached: gateways see the same window length every time)."""
-    return np.hanning(n)
 
 
 def _validate(
@@ -135,20 +141,6 @@ def _validate(
     return x
 
 
-def _peaks(spec: np.ndarray, df: float, centres: np.ndarray, halfwidths: np.ndarray) -> np.ndarray:
-    """Maximum of `spec` within centre +- halfwidth (Hz) for each centre, in one vectorised pass."""
-    last = spec.size - 1
-    lo = np.clip(np.floor((centres - halfwidths) / df).astype(np.int64), 0, last)
-    hi = np.clip(np.ceil((centres + halfwidths) / df).astype(np.int64), 0, last)
-    hi = np.maximum(hi, lo)
-    idx = np.empty(2 * centres.size, dtype=np.int64)
-    idx[0::2] = lo
-    idx[1::2] = np.minimum(hi + 1, last)
-    out = np.maximum.reduceat(spec, idx)[0::2]
-    # reduceat stops one bin short when hi is the last bin; include it explicitly.
-    return np.where(hi == last, np.maximum(out, spec[last]), out)
-
-
 def _db_power(x: np.ndarray | float) -> np.ndarray:
     """Power ratio in dB, floored at -80 dB."""
     return 10.0 * np.log10(np.maximum(x, _POWER_FLOOR))
@@ -188,7 +180,7 @@ def extract_features(
     tone = (np.abs(hann) * (4.0 / n)) ** 2 / 2.0 / var
     raw_orders = np.array([0.5, 1, 2, 3, 4, 1.5, 2.5, 3.5, 5, 6, 7, 8, 9, 10], dtype=np.float64)
     raw_hz = raw_orders * fr
-    raw_pk = _peaks(tone, df, raw_hz, np.maximum(tol * raw_hz, 0.5 * df))
+    raw_pk = peaks_within(tone, df, raw_hz, np.maximum(tol * raw_hz, 0.5 * df))
     lo_tone = math.ceil(4.5 * fr / df)
     hi_tone = int(_NYQUIST_USABLE * fs / df)
     max_tone = float(tone[lo_tone:hi_tone].max()) if hi_tone > lo_tone else _POWER_FLOOR
@@ -222,7 +214,7 @@ def extract_features(
     env_kurt = float((env * env).sum()) / m / (env_mean * env_mean + 1e-300)
     env -= env_mean
     # Zero-pad twice so order peaks are sampled every half bin (less scalloping at short windows).
-    env_spec = np.abs(np.fft.rfft(env * _hann(m), 2 * m))
+    env_spec = np.abs(np.fft.rfft(env * hann_window(m), 2 * m))
     edf = df / 2.0  # the envelope spans the same duration as the window
 
     orders = bearing.fault_orders()
@@ -264,7 +256,7 @@ def extract_features(
     first_bin = max(int(0.25 * fr / edf), 1)
     region = env_spec[first_bin : top_bin + 1]
     floor = float(np.median(region)) + 1e-300
-    env_pk = 20.0 * np.log10(np.maximum(_peaks(env_spec, edf, env_hz, half), 1e-300) / floor)
+    env_pk = 20.0 * np.log10(np.maximum(peaks_within(env_spec, edf, env_hz, half), 1e-300) / floor)
 
     # Strongest envelope line no bearing fault or shaft order explains: other periodic impacting.
     known = np.zeros(region.size, dtype=bool)
@@ -278,7 +270,7 @@ def extract_features(
     top_order = min(60, int(_NYQUIST_USABLE * fs / fr / (1 + tol)))
     if top_order >= 7:
         sync_hz = np.arange(7, top_order + 1, dtype=np.float64) * fr
-        sync_pk = _peaks(tone, df, sync_hz, np.maximum(tol * sync_hz, 0.5 * df))
+        sync_pk = peaks_within(tone, df, sync_hz, np.maximum(tol * sync_hz, 0.5 * df))
         sync_bins = np.minimum((sync_hz / df).astype(np.int64), tone.size - 1)
         sync_snr = float((sync_pk / floor_at[sync_bins]).max())
     else:
@@ -338,6 +330,13 @@ def extract_features(
         20.0 * math.log10(max(velocity_1x, 1e-4)),
         20.0 * math.log10(max(velocity_band, 1e-4)),
     ]
+    if picks is None or picks.max() >= _NARROW_FROM:
+        top = min(band_hi, _NYQUIST_USABLE * fs)
+        highest = (3 * max(o_bpfi, o_bpfo, o_2bsf) + 1.5) * fr
+        bands = narrow_bands(top, band_lo, max(_MIN_BANDWIDTH_HZ, 1.1 * highest))
+        feats.extend(narrow_band_lines(spec, df, fr, orders, bands, tol).tolist())
+    else:  # an older model's features: the narrow bands cost a few FFTs it would never read
+        feats.extend([0.0] * len(NARROW_BAND_FEATURES))
     values = np.asarray(feats, dtype=np.float32)
     return values if picks is None else values[picks]
 

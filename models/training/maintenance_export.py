@@ -45,15 +45,17 @@ def fit_anomaly(
 
 
 def anomaly_scores_numpy(x: np.ndarray, mu: np.ndarray, sd: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Reference implementation of the ONNX anomaly subgraph (used to check the export)."""
-    f = x.shape[1]
-    y = ((x - mu) / sd) @ a - b
+    """Reference implementation of the ONNX anomaly subgraph (used to check the export); the components may
+    cover only the first a.shape[0] features."""
+    f = a.shape[0]
+    y = ((x[:, :f] - mu[:f]) / sd[:f]) @ a - b
     d = (y * y).reshape(x.shape[0], -1, f).sum(axis=2)
     return np.sqrt(d.min(axis=1) / f)
 
 
 def build_onnx(clf: Any, mu: np.ndarray, sd: np.ndarray, a: np.ndarray, b: np.ndarray) -> bytes:
-    """Export the classifier with skl2onnx and graft the anomaly subgraph onto the same graph."""
+    """Export the classifier with skl2onnx and graft the anomaly subgraph onto the same graph. The anomaly
+    components (`a`: rows per feature) may cover only the first a.shape[0] features; the rest get zero rows."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     from skl2onnx import convert_sklearn
@@ -87,16 +89,18 @@ def build_onnx(clf: Any, mu: np.ndarray, sd: np.ndarray, a: np.ndarray, b: np.nd
     graph.initializer.extend(inits)
 
     # Anomaly: fold the standardisation into one affine map, then square, sum per class, min over classes.
-    a_fold = (a / sd[:, None]).astype(np.float32)
-    b_fold = (b + (mu / sd) @ a).astype(np.float32)
-    n_blocks = a.shape[1] // f
+    fa = a.shape[0]
+    a_fold = np.zeros((f, a.shape[1]), dtype=np.float32)
+    a_fold[:fa] = a / sd[:fa, None]
+    b_fold = (b + (mu[:fa] / sd[:fa]) @ a).astype(np.float32)
+    n_blocks = a.shape[1] // fa
     graph.initializer.extend(
         [
             numpy_helper.from_array(a_fold, "anomaly_whiten"),
             numpy_helper.from_array(b_fold, "anomaly_offset"),
-            numpy_helper.from_array(np.array([-1, n_blocks, f], dtype=np.int64), "anomaly_shape"),
+            numpy_helper.from_array(np.array([-1, n_blocks, fa], dtype=np.int64), "anomaly_shape"),
             numpy_helper.from_array(np.array([2], dtype=np.int64), "anomaly_axis_feat"),
-            numpy_helper.from_array(np.array([1.0 / f], dtype=np.float32), "anomaly_inv_f"),
+            numpy_helper.from_array(np.array([1.0 / fa], dtype=np.float32), "anomaly_inv_f"),
         ]
     )
     graph.node.extend(

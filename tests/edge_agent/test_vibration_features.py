@@ -15,11 +15,14 @@ from edge_agent.errors import InputError, InputShapeError
 from edge_agent.pipelines.vibration_features import (
     FEATURE_NAMES,
     FEATURE_NAMES_V1,
+    FEATURE_NAMES_V1_1,
     default_step,
     extract_batch,
     extract_features,
 )
 from models.training.vibration import ALL_STATES, BEARINGS, generate_batch, generate_window
+from tests.edge_agent.baseline.signals import BEARING as SIGNALS_BEARING
+from tests.edge_agent.baseline.signals import MASKED_FS, MASKED_RPM, masked_fault_window
 
 STEP = default_step()
 IDX = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -78,6 +81,33 @@ def test_a_model_trained_on_fewer_features_gets_those_in_its_own_order() -> None
     step = STEP.model_copy(update={"feature_names": picked})
     got = extract_features(s.samples, s.fs_hz, s.rpm, s.bearing, step)
     np.testing.assert_array_equal(got, full[[IDX[n] for n in picked]])
+
+
+def test_a_1_1_model_gets_the_first_40_features_unchanged() -> None:
+    s = generate_window(np.random.default_rng(4), "outer_race")
+    full = extract_features(s.samples, s.fs_hz, s.rpm, s.bearing, STEP)
+    v11 = STEP.model_copy(update={"feature_names": list(FEATURE_NAMES_V1_1)})
+    np.testing.assert_array_equal(extract_features(s.samples, s.fs_hz, s.rpm, s.bearing, v11), full[:40])
+
+
+def test_given_a_faint_fault_masked_by_a_noise_mode_when_read_in_narrow_bands_then_its_lines_stand_out() -> None:
+    # given outer-race impacts ringing 2.5 kHz too faintly to lift the wide 1.5-8 kHz envelope band, which a
+    # noise-fed 5.5 kHz frame mode fills
+    def bpfo_lines(impact_g: float) -> tuple[float, float]:
+        x = np.array(
+            [
+                extract_features(masked_fault_window(seed, impact_g), MASKED_FS, MASKED_RPM, SIGNALS_BEARING, STEP)
+                for seed in range(4)
+            ]
+        )
+        wide = x[:, [IDX["env_bpfo_1_db"], IDX["env_bpfo_2_db"], IDX["env_bpfo_3_db"]]].mean()
+        return float(x[:, IDX["nb_bpfo_db"]].mean()), float(wide)
+
+    healthy_narrow, healthy_wide = bpfo_lines(0.0)
+    fault_narrow, fault_wide = bpfo_lines(0.01)
+    # then the wide-band BPFO lines barely move, and the narrow-band one rises by well over 10 dB
+    assert fault_wide - healthy_wide < 2.0
+    assert fault_narrow - healthy_narrow > 15.0
 
 
 def test_gear_mesh_raises_the_high_shaft_order_tone_over_healthy() -> None:

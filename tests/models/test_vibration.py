@@ -288,3 +288,32 @@ def test_onnx_export_matches_sklearn_and_numpy_anomaly() -> None:
     np.testing.assert_allclose(scores[:, 0], anomaly_scores_numpy(x[:7], mu, sd, a, b), rtol=1e-3, atol=1e-3)
     far = x[:1] + 50.0
     assert run_onnx(model, far)[1][0, 0] > scores.max()
+
+
+def test_given_anomaly_components_over_the_first_features_when_exported_then_the_rest_do_not_move_the_score() -> None:
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from edge_agent.pipelines.vibration_features import FEATURE_NAMES
+    from models.training.maintenance_export import anomaly_scores_numpy, build_onnx, fit_anomaly, run_onnx
+
+    # given a model whose anomaly components cover the first 40 features only (bearing-health 1.3)
+    rng = np.random.default_rng(1)
+    f, k = len(FEATURE_NAMES), 40
+    y = np.repeat(np.arange(len(STATES)), 80)
+    x = (rng.normal(size=(y.size, f)) + y[:, None] * 0.5).astype(np.float32)
+    clf = Pipeline([("scale", StandardScaler()), ("mlp", MLPClassifier((16,), max_iter=50, random_state=0))])
+    with pytest.warns(Warning):
+        clf.fit(x, y)
+    mu, sd = clf.named_steps["scale"].mean_, clf.named_steps["scale"].scale_
+    a, b = fit_anomaly(((x - mu) / sd)[:, :k], y, len(STATES), 0.02, 2, 0)
+    model = build_onnx(clf, mu, sd, a, b)
+    # when the ONNX graph scores windows, and the same windows with the later features moved far away
+    scores = run_onnx(model, x[:7])[1]
+    moved = x[:7].copy()
+    moved[:, k:] += 50.0
+    # then it equals the numpy reference, and features past the first 40 leave the score alone
+    np.testing.assert_allclose(scores[:, 0], anomaly_scores_numpy(x[:7], mu, sd, a, b), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(run_onnx(model, moved)[1], scores, rtol=1e-5, atol=1e-5)
+    assert run_onnx(model, x[:1] + 50.0)[1][0, 0] > scores.max()

@@ -72,3 +72,24 @@ def assessment(state: str, p: float = 0.95, *, second: str = "healthy", anomaly:
         margin=abs(2 * p - 1.0),
         top2=(closest, runner_up),
     )
+
+
+MASKED_FS = 20480.0
+MASKED_RPM = 1500.0
+
+
+def masked_fault_window(seed: int, impact_g: float) -> np.ndarray:
+    """A machine whose frame mode at 5.5 kHz, fed by flow noise, fills the wide envelope band, while outer-race
+    impacts (impact_g each, 0 for a healthy window) ring a lightly damped 2.5 kHz housing resonance."""
+    rng = np.random.default_rng(seed)
+    n = 16384
+    freqs = np.fft.rfftfreq(n, 1.0 / MASKED_FS)
+    shaped = np.fft.rfft(rng.standard_normal(n)) * (0.02 + np.exp(-0.5 * ((freqs - 5500.0) / 300.0) ** 2))
+    t = np.arange(n) / MASKED_FS
+    x = 0.1 * np.fft.irfft(shaped, n) + 0.05 * np.sin(2 * np.pi * MASKED_RPM / 60.0 * t)
+    k = np.arange(400)
+    ring = np.exp(-2 * np.pi * 0.02 * 2500.0 * k / MASKED_FS) * np.sin(2 * np.pi * 2500.0 * k / MASKED_FS)
+    period = MASKED_FS / (BEARING.fault_orders()["bpfo"] * MASKED_RPM / 60.0)
+    train = np.zeros(n)
+    train[np.arange(rng.uniform(0, period), n, period).astype(int)] = impact_g
+    return np.asarray(x + np.convolve(train, ring)[:n], dtype=np.float64)

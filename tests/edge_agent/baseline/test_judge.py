@@ -6,8 +6,25 @@ from dataclasses import replace
 
 import pytest
 
-from edge_agent.baseline import AssetBaseline, BaselineLearner, BaselineSettings, judge
-from tests.edge_agent.baseline.signals import BEARING, RPM, assessment, observe, window
+from edge_agent.baseline import (
+    AssetBaseline,
+    BaselineLearner,
+    BaselineSettings,
+    MachineSignature,
+    judge,
+    machine_signature,
+)
+from edge_agent.pipelines.vibration_features import default_step, extract_features
+from tests.edge_agent.baseline.signals import (
+    BEARING,
+    MASKED_FS,
+    MASKED_RPM,
+    RPM,
+    assessment,
+    masked_fault_window,
+    observe,
+    window,
+)
 
 SETTINGS = BaselineSettings(windows=30, min_windows=10)
 
@@ -157,3 +174,38 @@ def test_given_an_absolute_anomaly_on_a_window_only_roughly_like_its_baseline_th
     flagged = judge(assessment("unknown", anomaly=True), features, signature, baseline, SETTINGS)
     assert 0.7 * SETTINGS.deviation_alarm <= flagged.deviation < SETTINGS.deviation_alarm
     assert (plain.state, flagged.state, flagged.anomaly) == ("healthy", "unknown", True)
+
+
+def _observe_masked(seed: int, impact_g: float) -> tuple[MachineSignature, dict[str, float]]:
+    x = masked_fault_window(seed, impact_g)
+    step = default_step()
+    values = extract_features(x, MASKED_FS, MASKED_RPM, BEARING, step)
+    return machine_signature(x, MASKED_FS, MASKED_RPM), {n: float(v) for n, v in zip(step.feature_names, values)}
+
+
+@pytest.fixture(scope="module")
+def masked() -> AssetBaseline:
+    """A fan whose noise-fed frame mode fills the wide envelope band, commissioned healthy."""
+    learner = BaselineLearner("fan-7", "bearing-health@1.3.0", SETTINGS)
+    for seed in range(30):
+        learner.add(*_observe_masked(seed, 0.0), assessment("healthy"))
+    return learner.finish(now_ms=1)
+
+
+@pytest.mark.parametrize("seed", [300, 301, 302])
+def test_given_a_faint_outer_race_fault_the_absolute_model_calls_healthy_when_judged_then_it_is_outer_race(
+    masked: AssetBaseline, seed: int
+) -> None:
+    signature, features = _observe_masked(seed, 0.01)
+    result = judge(assessment("healthy"), features, signature, masked, SETTINGS)
+    assert (result.state, result.anomaly) == ("outer_race", False)
+    assert result.reasons[0].startswith("its outer race envelope lines rose over its baseline")
+    assert result.reasons[0].endswith("while the absolute model said healthy")
+
+
+@pytest.mark.parametrize("seed", [400, 401, 402, 403, 404])
+def test_given_its_own_healthy_window_when_judged_then_no_bearing_fault_is_read_into_its_lines(
+    masked: AssetBaseline, seed: int
+) -> None:
+    signature, features = _observe_masked(seed, 0.0)
+    assert judge(assessment("healthy"), features, signature, masked, SETTINGS).state == "healthy"
