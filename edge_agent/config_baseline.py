@@ -40,6 +40,12 @@ class BaselineKnobs(_Section):
     fault_confidence: float = Field(
         default=0.8, ge=0, le=1, description="Class probability at which a commissioning window counts as a fault"
     )
+    refuse_envelope_line_db: float = Field(
+        default=16.0,
+        gt=0,
+        description="A baseline whose median window has a bearing fault's narrow-band envelope lines this many dB "
+        "over the envelope floor is refused (models with narrow-band features; healthy machines stay under ~15 dB)",
+    )
 
 
 def _min_within_windows(knobs: BaselineKnobs) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from edge_agent.baseline.model import (
     BEARING_FAULT_STATES,
     CHANGE_FIELDS,
+    NARROW_FAULT_LINES,
     AssetBaseline,
     BaselineJudgement,
     levels_db,
@@ -32,8 +33,6 @@ FAULT_ENVELOPE_LINES: dict[str, tuple[str, ...]] = {
     "inner_race": ("env_bpfi_1_db", "env_bpfi_2_db", "env_bpfi_3_db"),
     "ball": ("env_2bsf_1_db", "env_2bsf_2_db", "env_2bsf_3_db"),
 }
-# bearing-health 1.3+: the same fault's lines read in its best narrow band (one feature each).
-FAULT_NARROW_LINE: dict[str, str] = {"outer_race": "nb_bpfo_db", "inner_race": "nb_bpfi_db", "ball": "nb_2bsf_db"}
 ENVELOPE_LINE_Z = 2.0
 # A bearing fault the absolute model missed: one fault's envelope lines rose this far (mean robust z) over the
 # machine's own commissioning scatter, and clearly more than any other fault's lines did.
@@ -68,7 +67,7 @@ def _envelope_lines_z(fault: str, features: Mapping[str, float], baseline: Asset
     """How far the fault's envelope lines rose over the baseline in robust z: the mean over its wide-band lines,
     or its narrow-band line where that rose more (0 when the model has no such features)."""
     zs = [z for z in (_z(n, features, baseline) for n in FAULT_ENVELOPE_LINES.get(fault, ())) if z is not None]
-    narrow = _z(FAULT_NARROW_LINE.get(fault, ""), features, baseline)
+    narrow = _z(NARROW_FAULT_LINES.get(fault, ""), features, baseline)
     wide = sum(zs) / len(zs) if zs else 0.0
     return wide if narrow is None else max(wide, narrow)
 

@@ -11,6 +11,8 @@ from edge_agent.baseline.signature import MachineSignature
 from edge_agent.errors import EdgeAgentError
 
 BEARING_FAULT_STATES = ("outer_race", "inner_race", "ball")
+# The narrow-band envelope line of each bearing fault (bearing-health 1.3+ features).
+NARROW_FAULT_LINES: dict[str, str] = {"outer_race": "nb_bpfo_db", "inner_race": "nb_bpfi_db", "ball": "nb_2bsf_db"}
 # Short change names (judgement, telemetry) -> the signature field whose level they compare.
 CHANGE_FIELDS: dict[str, str] = {
     "order_1x": "order_1x_g",

@@ -6,9 +6,18 @@ import json
 
 import pytest
 
-from edge_agent.baseline import BaselineError, BaselineLearner, BaselineRefused, BaselineSettings
+from edge_agent.baseline import BaselineError, BaselineLearner, BaselineRefused, BaselineSettings, machine_signature
 from edge_agent.baseline.learner import MAX_ROWS
-from tests.edge_agent.baseline.signals import BEARING, assessment, observe, window
+from edge_agent.pipelines.vibration_features import default_step, extract_features
+from tests.edge_agent.baseline.signals import (
+    BEARING,
+    MASKED_FS,
+    MASKED_RPM,
+    assessment,
+    masked_fault_window,
+    observe,
+    window,
+)
 
 MODEL = "bearing-health@1.1.0"
 
@@ -87,3 +96,26 @@ def test_given_a_long_commissioning_when_thinned_then_it_keeps_counting_and_stay
 def test_given_min_windows_above_windows_when_configured_then_settings_reject_it() -> None:
     with pytest.raises(ValueError, match="min_windows"):
         BaselineSettings(windows=10, min_windows=20)
+
+
+def _masked_learner(impact_g: float) -> BaselineLearner:
+    """Commissioning of a fan whose windows the absolute model calls healthy every time."""
+    step = default_step()
+    learner = BaselineLearner("fan-7", "bearing-health@1.3.0", BaselineSettings(windows=8, min_windows=5))
+    for seed in range(8):
+        x = masked_fault_window(seed, impact_g)
+        values = extract_features(x, MASKED_FS, MASKED_RPM, BEARING, step)
+        features = {n: float(v) for n, v in zip(step.feature_names, values, strict=True)}
+        learner.add(machine_signature(x, MASKED_FS, MASKED_RPM), features, assessment("healthy"))
+    return learner
+
+
+def test_given_outer_race_impacts_the_model_calls_healthy_when_finished_then_the_envelope_lines_refuse_it() -> None:
+    with pytest.raises(BaselineRefused) as refused:
+        _masked_learner(0.02).finish(now_ms=1)
+    assert refused.value.reason.startswith("commissioning windows carry outer_race impacts: its envelope lines stand")
+    assert refused.value.reason.endswith("dB over the envelope floor in the median window (refused from 16 dB)")
+
+
+def test_given_the_same_machine_healthy_when_finished_then_its_baseline_is_learned() -> None:
+    assert _masked_learner(0.0).finish(now_ms=1).windows == 8
