@@ -10,13 +10,13 @@ import numpy as np
 
 from edge_agent.contracts import BearingFeaturesStep, BearingGeometry
 from edge_agent.errors import InputError, InputShapeError
-from edge_agent.fft_sizes import smooth_ceil, smooth_floor
+from edge_agent.fft_sizes import smooth_floor
 from edge_agent.pipelines.envelope_bands import (
     NARROW_BAND_FEATURES,
-    hann_window,
     narrow_band_lines,
     narrow_bands,
     peaks_within,
+    squared_envelope_spectrum,
 )
 
 # Every level is a log ratio (dB of a power fraction, or dB over the envelope spectrum's noise floor) and
@@ -202,19 +202,7 @@ def extract_features(
     k2 = math.floor(min(band_hi, _NYQUIST_USABLE * fs) / df)
     band_power = float(power[k1 : k2 + 1].sum()) / total
 
-    # Complex demodulation of the band: its squared magnitude is the squared (Hilbert) envelope, whose
-    # bandwidth is at most twice the band, so 2L baseband samples hold it without aliasing.
-    width = k2 - k1 + 1
-    m = smooth_ceil(2 * width)
-    base = np.zeros(m, dtype=np.complex128)
-    base[:width] = spec[k1 : k2 + 1]
-    z = np.fft.ifft(base)
-    env = z.real**2 + z.imag**2
-    env_mean = float(env.mean())
-    env_kurt = float((env * env).sum()) / m / (env_mean * env_mean + 1e-300)
-    env -= env_mean
-    # Zero-pad twice so order peaks are sampled every half bin (less scalloping at short windows).
-    env_spec = np.abs(np.fft.rfft(env * hann_window(m), 2 * m))
+    env_spec, env_kurt = squared_envelope_spectrum(spec, k1, k2)
     edf = df / 2.0  # the envelope spans the same duration as the window
 
     orders = bearing.fault_orders()
