@@ -38,10 +38,10 @@ def bearing_orders(b: dict[str, float]) -> dict[str, float]:
     r = b["ball_diameter_mm"] / b["pitch_diameter_mm"] * np.cos(np.radians(b["contact_angle_deg"]))
     n = b["balls"]
     return {
-        "ftf": 0.5 * (1 - r),
-        "bsf": b["pitch_diameter_mm"] / (2 * b["ball_diameter_mm"]) * (1 - r * r),
-        "bpfo": n / 2 * (1 - r),
-        "bpfi": n / 2 * (1 + r),
+        "ftf": float(0.5 * (1 - r)),
+        "bsf": float(b["pitch_diameter_mm"] / (2 * b["ball_diameter_mm"]) * (1 - r * r)),
+        "bpfo": float(n / 2 * (1 - r)),
+        "bpfi": float(n / 2 * (1 + r)),
     }
 
 
