@@ -87,6 +87,11 @@ def maintenance_section(h: dict[str, Any], command: str) -> str:
             "Second clean-room generator (models/evaluation/plant_vibration, written after 1.2.0's training was set)",
         ),
         ("clean_room_plant_with_baseline", "Second clean-room fleet, each machine with a baseline"),
+        (
+            "clean_room_third",
+            "Third clean-room generator (models/evaluation/third_vibration, written after 1.3.0 was set)",
+        ),
+        ("clean_room_third_with_baseline", "Third clean-room fleet, each machine with a baseline"),
     ):
         if world not in h:
             continue
