@@ -71,7 +71,7 @@ def measure(
     replica: Replica, workers: int, kind: str, base: int, script: Path, postmaster: int, args: argparse.Namespace
 ) -> tuple[Run, int]:
     """Wait for a quiet machine, run wrk once, account CPU; the run and how many requests wrk sent."""
-    load_before, waited = wrk_load.wait_quiet(args.quiet_load, args.quiet_wait_s)
+    load_before, waited = wrk_load.wait_quiet(args.quiet_load, args.quiet_wait_s, args.idle_wait_s)
     before = wrk_load.snapshot(replica.process.pid, postmaster)
     result = wrk_load.run_wrk(script, replica.url, kind, base, args.seconds, args.connections, args.wrk_threads)
     after = wrk_load.snapshot(replica.process.pid, postmaster)
@@ -228,6 +228,7 @@ def main() -> None:
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--quiet-load", type=float, default=0.8, help="wait for the 1-minute load average below it")
     parser.add_argument("--quiet-wait-s", type=float, default=60.0, help="but at most this long before each run")
+    parser.add_argument("--idle-wait-s", type=float, default=180.0, help="then wait this long for an idle machine")
     parser.add_argument("--max-other", type=float, default=0.2, help="cores other processes may take in a run")
     parser.add_argument("--retries", type=int, default=2, help="runs measured again when others took more")
     args = parser.parse_args()
@@ -273,7 +274,7 @@ def main() -> None:
                             break
                         print(f"    (other processes took {run.cores['other']:.2f} cores: measured again)", flush=True)
                     runs.append(run)
-        report(runs, kinds, worker_counts)
+            report(runs, kinds, worker_counts)  # after every round: a cut-short run still leaves its medians
     finally:
         for replica in replicas.values():
             replica.stop()
