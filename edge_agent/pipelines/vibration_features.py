@@ -102,6 +102,12 @@ def default_step() -> BearingFeaturesStep:
     )
 
 
+def _min_envelope_band_hz(orders: dict[str, float], fr: float) -> float:
+    """Narrowest envelope band that holds the third harmonic of every bearing fault line with its 1x sidebands."""
+    highest = (3 * max(orders["bpfi"], orders["bpfo"], 2 * orders["bsf"]) + 1.5) * fr
+    return max(_MIN_BANDWIDTH_HZ, 1.1 * highest)
+
+
 def _validate(
     samples: np.ndarray, fs_hz: float, rpm: float | None, bearing: BearingGeometry | None, step: BearingFeaturesStep
 ) -> np.ndarray:
@@ -132,11 +138,11 @@ def _validate(
     lo, hi = step.envelope_band_hz
     top = min(hi, _NYQUIST_USABLE * fs_hz)
     orders = bearing.fault_orders()
-    highest = (3 * max(orders["bpfi"], orders["bpfo"], 2 * orders["bsf"]) + 1.5) * rpm / 60.0
-    if top - lo < max(_MIN_BANDWIDTH_HZ, 1.1 * highest):
+    need = _min_envelope_band_hz(orders, rpm / 60.0)
+    if top - lo < need:
         raise InputError(
             f"fs_hz={fs_hz:g} is too low for the envelope band {lo:g}-{hi:g} Hz at {rpm:g} rpm: usable band "
-            f"{lo:g}-{top:g} Hz must be wider than {max(_MIN_BANDWIDTH_HZ, 1.1 * highest):.0f} Hz"
+            f"{lo:g}-{top:g} Hz must be wider than {need:.0f} Hz"
         )
     return x
 
@@ -320,8 +326,7 @@ def extract_features(
     ]
     if picks is None or picks.max() >= _NARROW_FROM:
         top = min(band_hi, _NYQUIST_USABLE * fs)
-        highest = (3 * max(o_bpfi, o_bpfo, o_2bsf) + 1.5) * fr
-        bands = narrow_bands(top, band_lo, max(_MIN_BANDWIDTH_HZ, 1.1 * highest))
+        bands = narrow_bands(top, band_lo, _min_envelope_band_hz(orders, fr))
         feats.extend(narrow_band_lines(spec, df, fr, orders, bands, tol).tolist())
     else:  # an older model's features: the narrow bands cost a few FFTs it would never read
         feats.extend([0.0] * len(NARROW_BAND_FEATURES))
