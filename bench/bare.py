@@ -26,8 +26,9 @@ from edge_agent.ingest.vibration import parse_vibration  # noqa: E402
 from edge_agent.model_manager import active_package_dir  # noqa: E402
 
 
-def bare_round(kind: str, threads: int, seconds: float) -> tuple[float, float, float]:
-    """(items/s, p50 ms per item, CPU seconds per 1,000 items) of one round."""
+def bare_round(kind: str, threads: int, seconds: float, paced: float | None = None) -> tuple[float, float, float]:
+    """(items/s, p50 ms per item, CPU seconds per 1,000 items) of one round; `paced` items/s in all instead of as
+    fast as possible (an item then finds cold caches, as in a process that waits for its next message)."""
     name = "surface-inspection" if kind == "frame" else "bearing-health"
     # as many model instances as threads, as the agent has one per worker
     pipeline = build_pipeline(active_package_dir(bench_models(), name), [bench_models() / "keys"], parallel=threads)
@@ -48,7 +49,10 @@ def bare_round(kind: str, threads: int, seconds: float) -> tuple[float, float, f
     def loop(offset: int) -> None:
         i = offset
         mine: list[float] = []
+        begin = time.perf_counter()
         while time.perf_counter() < stop:
+            if paced:
+                time.sleep(max(0.0, begin + len(mine) * threads / paced - time.perf_counter()))
             t0 = time.perf_counter()
             one(payloads[i % len(payloads)])
             mine.append((time.perf_counter() - t0) * 1000)
@@ -65,6 +69,11 @@ def bare_round(kind: str, threads: int, seconds: float) -> tuple[float, float, f
         worker.join()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     return len(times) / elapsed, statistics.median(times), cpu / max(len(times), 1) * 1000
+
+
+def bare_paced_cpu(kind: str, threads: int, paced: float, seconds: float, rounds: int) -> float:
+    """Median CPU seconds per 1,000 items when `paced` items/s arrive (the agent's half-load figure's twin)."""
+    return statistics.median(bare_round(kind, threads, seconds, paced)[2] for _ in range(rounds))
 
 
 def bare_rate(kind: str, threads: int, seconds: float, rounds: int) -> dict[str, float]:
