@@ -73,7 +73,9 @@ def measure(
     """Wait for a quiet machine, run wrk once, account CPU; the run and how many requests wrk sent."""
     load_before, waited = wrk_load.wait_quiet(args.quiet_load, args.quiet_wait_s, args.idle_wait_s)
     before = wrk_load.snapshot(replica.process.pid, postmaster)
-    result = wrk_load.run_wrk(script, replica.url, kind, base, args.seconds, args.connections, args.wrk_threads)
+    result = wrk_load.run_wrk(
+        script, replica.url, kind, base, args.seconds, args.connections, args.wrk_threads, args.per_connection
+    )
     after = wrk_load.snapshot(replica.process.pid, postmaster)
     wall = after.wall - before.wall
     used = {name: after.groups[name] - before.groups[name] for name in after.groups}
@@ -163,6 +165,7 @@ def report(runs: list[Run], kinds: list[str], worker_counts: list[int]) -> None:
         pg_ms = _median(top, lambda r: r.ms["postgres"])
         wrk_ms = _median(top, lambda r: r.ms["wrk"])
         busy = _median(top, lambda r: r.cores["busy"])
+        ceiling = cpus * 1000 / (replica_ms + pg_ms + wrk_ms)  # every core busy at these CPU costs per request
         single = _median(one, lambda r: max(r.worker_cores))
         verdict = (
             "machine-bound: every core busy"
@@ -175,7 +178,9 @@ def report(runs: list[Run], kinds: list[str], worker_counts: list[int]) -> None:
             f"{kind:8s} {ratios}. At {worker_counts[-1]} workers {busy:.2f} of {cpus} cores busy -> {verdict}. "
             f"1 worker used {single:.2f} core (a gthread worker is one interpreter: <= 1 core). Per request: "
             f"replica {replica_ms:.2f} + PostgreSQL {pg_ms:.2f} + wrk {wrk_ms:.3f} ms -> this machine tops out at "
-            f"~{cpus * 1000 / (replica_ms + pg_ms + wrk_ms):.0f}/s; PostgreSQL alone would fill one core at "
+            f"~{ceiling:.0f}/s ({worker_counts[-1]} workers served {rates[worker_counts[-1]] / ceiling:.0%} of it, "
+            f"x{ceiling / rates[worker_counts[0]]:.2f} of 1 worker's rate at most); "
+            f"PostgreSQL alone would fill one core at "
             f"~{1000 / pg_ms:.0f}/s and {cpus} cores at ~{cpus * 1000 / pg_ms:.0f}/s (the database ceiling with "
             f"replicas on other hosts); one worker at ~{1000 / replica_ms:.0f}/s."
         )
@@ -226,6 +231,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="per wrk run")
     parser.add_argument("--connections", type=int, default=32, help="wrk's open connections (closed loop)")
     parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument(
+        "--per-connection",
+        type=int,
+        default=20,
+        help="requests per connection before the client asks to close (0: keep every connection for the run); "
+        "gateways polling every 30 s reconnect per poll, a load balancer reuses upstream connections for up to "
+        "nginx's keepalive_requests (1,000): keep-alive connections stay on the worker that accepted them",
+    )
     parser.add_argument("--quiet-load", type=float, default=0.8, help="wait for the 1-minute load average below it")
     parser.add_argument("--quiet-wait-s", type=float, default=60.0, help="but at most this long before each run")
     parser.add_argument("--idle-wait-s", type=float, default=180.0, help="then wait this long for an idle machine")
@@ -252,6 +265,7 @@ def main() -> None:
         print(
             f"fleet scaling: {args.devices} devices, rollout of 1.1.0 with {len(fleet.offered)} offered, "
             f"{os.cpu_count()} CPUs, wrk -t{args.wrk_threads} -c{args.connections} for {args.seconds:g} s per run, "
+            f"{args.per_connection or 'all'} requests per connection, "
             f"gunicorn gthread x {args.threads} threads; load average {os.getloadavg()[0]:.2f}",
             flush=True,
         )

@@ -38,7 +38,7 @@ local pattern = %(pattern)s
 local model, version, rollout = %(model)s, %(version)s, %(rollout)d
 local records = %(records)d
 local threads, next_tid = {}, 0
-local nthreads, kind, base, base_s, counter = 1, "mix", 0, "0", 0
+local nthreads, kind, base, base_s, counter, per_connection, closing = 1, "mix", 0, "0", 0, 0, false
 tid, statuses = 0, {}  -- globals: setup() sets tid, done() reads statuses through thread:get
 
 function setup(thread)
@@ -48,9 +48,16 @@ function setup(thread)
 end
 
 function init(args)
-  kind, base, nthreads = args[1], tonumber(args[2]), tonumber(args[3])
+  kind, base, nthreads, per_connection = args[1], tonumber(args[2]), tonumber(args[3]), tonumber(args[4])
   base_s = string.format("%%.0f", base)
   math.randomseed(tid + 1)
+end
+
+-- every per_connection-th request asks the server to close its connection and wrk opens a new one, which the
+-- least busy worker tends to accept: long-lived connections stay where they were first accepted
+local function h(t)
+  if closing then t["Connection"] = "close" end
+  return t
 end
 
 local function batch(slot, d)
@@ -66,25 +73,26 @@ local function batch(slot, d)
     end
   end
   local body = '{"records":[' .. table.concat(parts, ",") .. ']}'
-  return wrk.format("POST", d[1] .. "/batches", {Authorization = d[2], ["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", d[1] .. "/batches", h({Authorization = d[2], ["Content-Type"] = "application/json"}), body)
 end
 
 function request()
   counter = counter + 1
+  closing = per_connection > 0 and counter %% per_connection == 0
   local slot = counter * nthreads + tid
   local k = kind
   if k == "mix" then k = pattern[(counter - 1) %% #pattern + 1] end
   local d = devices[slot %% #devices + 1]
   if k == "poll304" then
-    return wrk.format("GET", d[1] .. "/desired", {Authorization = d[2], ["If-None-Match"] = d[3]})
+    return wrk.format("GET", d[1] .. "/desired", h({Authorization = d[2], ["If-None-Match"] = d[3]}))
   elseif k == "poll200" then
-    return wrk.format("GET", d[1] .. "/desired", {Authorization = d[2]})
+    return wrk.format("GET", d[1] .. "/desired", h({Authorization = d[2]}))
   elseif k == "report" then
     local o = devices[offered[slot %% #offered + 1]]
     local body = string.format(
       '{"name":"%%s","version":"%%s","state":"downloading","ts_ms":%%.0f,"rollout_id":%%d}',
       model, version, base + slot, rollout)
-    return wrk.format("POST", o[1] .. "/report", {Authorization = o[2], ["Content-Type"] = "application/json"}, body)
+    return wrk.format("POST", o[1] .. "/report", h({Authorization = o[2], ["Content-Type"] = "application/json"}), body)
   end
   return batch(slot, d)
 end
@@ -170,14 +178,23 @@ class WrkResult:
 
 
 def run_wrk(
-    script: Path, url: str, kind: str, base: int, seconds: float, connections: int, threads: int = 1
+    script: Path,
+    url: str,
+    kind: str,
+    base: int,
+    seconds: float,
+    connections: int,
+    threads: int = 1,
+    per_connection: int = 0,
 ) -> WrkResult:
-    """One closed-loop wrk run; its CPU from wait4's rusage (wrk is this process's child)."""
+    """One closed-loop wrk run; its CPU from wait4's rusage (wrk is this process's child). With per_connection > 0,
+    one request in per_connection asks the server to close (a connection then carries per_connection requests on
+    average, as gateways that reconnect or a load balancer's keepalive_requests make it)."""
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("wrk not found: `make bench-deps` (Debian package wrk)")
     command = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "60s"]
-    command += ["-s", str(script), url, "--", kind, str(base), str(threads)]
+    command += ["-s", str(script), url, "--", kind, str(base), str(threads), str(per_connection)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None and process.stderr is not None
     out, err = process.stdout.read().decode(), process.stderr.read().decode()
