@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 import wrk_load  # noqa: E402  (bench/ is the script's directory)
 from cloud_requests import _setup, _test_client_send  # noqa: E402
+from scaling_rounds import Run, print_round_ratios, runs_from_log  # noqa: E402
 
 from cloud_sync.app import create_app, dispose  # noqa: E402
 from cloud_sync.cli import main as cli_main  # noqa: E402
@@ -44,23 +44,6 @@ from tests.cloud_sync.replicas import Replica, start, write_config  # noqa: E402
 
 log = logging.getLogger(__name__)
 EXPECTED = {"poll200": {"200"}, "poll304": {"304"}, "report": {"204"}, "batch": {"200"}, "mix": {"200", "204", "304"}}
-
-
-@dataclass
-class Run:
-    """One measured wrk run against one replica."""
-
-    kind: str
-    workers: int
-    rate: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    ms: dict[str, float]  # CPU ms per request: replica, postgres, wrk, bench
-    cores: dict[str, float]  # cores: the same groups, plus other (the rest of the machine) and busy (all of it)
-    worker_cores: list[float]
-    load_before: float
-    load_after: float
 
 
 def _fmt_load(values: list[float]) -> str:
@@ -108,7 +91,8 @@ def measure(
         f"errors {errors}{' ' + str(result.errors) if result.errors else ''}  ms/request replica "
         f"{run.ms['replica']:.2f} postgres {run.ms['postgres']:.2f} wrk {run.ms['wrk']:.3f}  cores replica "
         f"{cores['replica']:.2f} {[round(c, 2) for c in worker_cores]} postgres {cores['postgres']:.2f} wrk "
-        f"{cores['wrk']:.2f} other {cores['other']:.2f} busy {cores['busy']:.2f}  load {load_before:.2f} -> "
+        f"{cores['wrk']:.2f} other {cores['other']:.2f} busy {cores['busy']:.2f} steal {cores['steal']:.2f}  "
+        f"load {load_before:.2f} -> "
         f"{run.load_after:.2f} (waited {waited:.0f} s)",
         flush=True,
     )
@@ -138,7 +122,7 @@ def report(runs: list[Run], kinds: list[str], worker_counts: list[int]) -> None:
                 continue
             m = {
                 key: _median(chosen, lambda r, key=key: r.cores[key])
-                for key in ("replica", "postgres", "wrk", "other", "busy")
+                for key in ("replica", "postgres", "wrk", "other", "busy", "steal")
             }
             per_worker = [round(statistics.median(r.worker_cores[i] for r in chosen), 2) for i in range(workers)]
             rate = _median(chosen, lambda r: r.rate)
@@ -148,9 +132,10 @@ def report(runs: list[Run], kinds: list[str], worker_counts: list[int]) -> None:
                 f"{_median(chosen, lambda r: r.ms['replica']):18.2f} "
                 f"{_median(chosen, lambda r: r.ms['postgres']):8.2f} "
                 f"{_median(chosen, lambda r: r.ms['wrk']):5.3f} | {m['replica']:13.2f} {per_worker} "
-                f"{m['postgres']:.2f} {m['wrk']:.2f} {m['other']:.2f} = {m['busy']:.2f} | "
+                f"{m['postgres']:.2f} {m['wrk']:.2f} {m['other']:.2f} = {m['busy']:.2f} (steal {m['steal']:.2f}) | "
                 f"{_fmt_load([r.load_before for r in chosen])} -> {_fmt_load([r.load_after for r in chosen])}"
             )
+    print_round_ratios(runs, kinds, worker_counts)
     print("\n== where the limit is ==")
     for kind in kinds:
         top = grouped[(kind, worker_counts[-1])]
@@ -244,10 +229,14 @@ def main() -> None:
     parser.add_argument("--idle-wait-s", type=float, default=180.0, help="then wait this long for an idle machine")
     parser.add_argument("--max-other", type=float, default=0.2, help="cores other processes may take in a run")
     parser.add_argument("--retries", type=int, default=2, help="runs measured again when others took more")
+    parser.add_argument("--from-log", type=Path, help="print the report of an earlier run's output instead of running")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     worker_counts = [int(count) for count in args.workers.split(",")]
     kinds = args.kinds.split(",")
+    if args.from_log:
+        report(runs_from_log(args.from_log), kinds, worker_counts)
+        return
     root = Path(tempfile.mkdtemp(prefix="fleet-scaling-"))
     cluster = PostgresCluster()
     cluster.start()

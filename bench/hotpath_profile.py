@@ -1,9 +1,9 @@
 """Where the agent's CPU goes on a saturated run: py-spy samples `edge-agent run`, stacks are sorted into stages.
 
-Prints, for a frames flood and a windows flood (separate agent runs): the share of on-CPU samples per stage
-(paho/network, decode, preprocess, inference, features, signature/judge, JSON, SQLite store, outbox,
+Prints, for frames and windows (separate agent runs; flooded at once, or at a steady rate): the share of on-CPU
+samples per stage (paho/network, decode, preprocess, inference, features, signature/judge, JSON, SQLite store, outbox,
 thumbnails, page tap, locks/queues, ...) and the ten hottest leaf lines. Needs py-spy (the `dev` extra).
-Run: .venv/bin/python bench/hotpath_profile.py [--frames 1500 --windows 3000]
+Run: .venv/bin/python bench/hotpath_profile.py [--frames 1500 --windows 3000 --frame-rate 400 --window-rate 300]
 """
 
 from __future__ import annotations
@@ -165,8 +165,9 @@ def wait_online(port: int, log: Path, process: subprocess.Popen[bytes], timeout:
     probe.stop()
 
 
-def profile(kind: str, n: int, rate: int = 250) -> Path:
-    """py-spy attached to a ready agent while a load client floods `kind`; returns the collapsed stacks file."""
+def profile(kind: str, n: int, rate: int = 250, paced: float | None = None) -> Path:
+    """py-spy attached to a ready agent while a load client floods `kind` (or publishes it at `paced` messages/s,
+    n in all: a steady line instead of a spike the queues shed); returns the collapsed stacks file."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     tmp = Path(tempfile.mkdtemp(prefix="hotpath-"))
     out, gil_out = tmp / f"{kind}.txt", tmp / f"{kind}-gil.txt"
@@ -191,7 +192,11 @@ def profile(kind: str, n: int, rate: int = 250) -> Path:
                 command += [*extra, "-p", str(agent.pid)]
                 spies.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             time.sleep(0.5)
-            ask(pub, op="flood", kind=kind, n=n, sources=4 if kind == "frame" else 8)
+            sources = 4 if kind == "frame" else 8
+            if paced:
+                ask(pub, op="paced", kind=kind, rate=paced, seconds=n / paced, sources=sources)
+            else:
+                ask(pub, op="flood", kind=kind, n=n, sources=sources)
             got = ask(sub, op="wait", n=n * (2 if kind == "mixed" else 1), idle_s=1.0)
             cpu_after = thread_cpu(agent.pid)
             done = max(sum(got["counts"].values()), 1)
@@ -201,7 +206,8 @@ def profile(kind: str, n: int, rate: int = 250) -> Path:
                 name = names.get(tid, "native (runtime pools)").split("-edge-agent")[0]
                 name = name.rstrip("-0123456789") or name
                 per_thread[name] = per_thread.get(name, 0.0) + seconds - cpu_before.get(tid, 0.0)
-            lines = [f"{kind}: {n} offered, {done} results at {rate:.0f}/s; agent CPU per thread, ms per result:"]
+            offered = f"{n} offered at {paced:.0f}/s" if paced else f"{n} offered at once"
+            lines = [f"{kind}: {offered}, {done} results at {rate:.0f}/s; agent CPU per thread, ms per result:"]
             ranked = sorted(per_thread.items(), key=lambda kv: -kv[1])
             lines += [f"  {name:28}{cpu_s * 1000 / done:8.2f}" for name, cpu_s in ranked if cpu_s]
             lines.append(f"  {'total':28}{sum(per_thread.values()) * 1000 / done:8.2f}")
@@ -225,7 +231,7 @@ def report(kind: str, raw: Path, top: int = 10) -> list[str]:
     total, gil_total = max(total, 1), max(gil_total, 1)
     threads = raw.with_name(f"{kind}-threads.txt")
     lines = threads.read_text().splitlines() if threads.exists() else []
-    lines.append(f"{kind} flood: {total} samples on CPU, {gil_total} holding the GIL")
+    lines.append(f"{kind}: {total} samples on CPU, {gil_total} holding the GIL")
     lines.append(f"  {'stage':28}{'on CPU':>8}{'GIL':>8}")
     lines += [f"  {name:28}{count / total:8.1%}{gil[name] / gil_total:8.1%}" for name, count in stages.most_common()]
     lines.append(f"  top {top} lines (on CPU):")
@@ -237,9 +243,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=4000)
     parser.add_argument("--windows", type=int, default=4000)
+    parser.add_argument("--frame-rate", type=float, help="publish frames at this steady rate instead of at once")
+    parser.add_argument("--window-rate", type=float, help="publish windows at this steady rate instead of at once")
     args = parser.parse_args()
-    for kind, n in (("frame", args.frames), ("window", args.windows)):
-        print("\n".join(report(kind, profile(kind, n))), flush=True)
+    for kind, n, paced in (("frame", args.frames, args.frame_rate), ("window", args.windows, args.window_rate)):
+        print("\n".join(report(kind, profile(kind, n, paced=paced))), flush=True)
     return 0
 
 

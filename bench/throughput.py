@@ -15,6 +15,7 @@ Run: .venv/bin/python bench/throughput.py [--rounds 3 --frames 600 --windows 150
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,20 @@ from load_client import connect  # noqa: E402
 from edge_agent.demo.devbroker import DevBroker  # noqa: E402
 
 WORKERS = 2  # worker threads per pipeline in the agent's bench config; the bare pipeline gets as many threads
+
+
+@contextlib.contextmanager
+def on_cpus(cpus: set[int] | None) -> Iterator[None]:
+    """Run this thread, and the threads and processes it starts meanwhile, on `cpus` (None: as it is)."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def process_cpu(pid: int) -> float:
@@ -170,10 +186,10 @@ def measure(load: Load, pid: int, args: argparse.Namespace, paced_frames: float 
     return out
 
 
-def start_agent(port: int, workdir: Path) -> tuple[subprocess.Popen[bytes], float]:
+def start_agent(port: int, workdir: Path, workers: int) -> tuple[subprocess.Popen[bytes], float]:
     """`edge-agent run` with 4 cameras and 8 assets; returns it and its time to ready."""
     path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(agent_config(port, workdir, WORKERS)))
+    path.write_text(yaml.safe_dump(agent_config(port, workdir, workers)))
     started = time.monotonic()
     agent = subprocess.Popen(
         [sys.executable, "-m", "edge_agent.cli", "run", "--config", str(path)],
@@ -217,22 +233,44 @@ def main() -> int:
     parser.add_argument("--bare-s", type=float, default=4.0, help="seconds of each bare-pipeline round")
     parser.add_argument("--tags", type=int, default=30_000)
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
+    parser.add_argument(
+        "--pin",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the measured process (agent, bare pipeline, naive script) on the last N cores with N workers, and "
+        "the broker, the bench's publishers and subscriber on the others: on a small machine the load generator "
+        "otherwise takes the cores the agent is measured on, and the bare pipeline has none to share",
+    )
     args = parser.parse_args()
-    print(f"cores: {os.cpu_count()}; load average at start {os.getloadavg()[0]:.2f}; {args.rounds} rounds per figure")
-    bare = {kind: bare_rate(kind, WORKERS, args.bare_s, args.rounds) for kind in ("frame", "window", "window+sig")}
+    cpus = sorted(os.sched_getaffinity(0))
+    measured: set[int] | None = None
+    workers = WORKERS
+    if args.pin:
+        if args.pin >= len(cpus):
+            parser.error(f"--pin {args.pin} leaves no core of {len(cpus)} for the broker and the load")
+        measured, workers = set(cpus[-args.pin :]), args.pin
+        os.sched_setaffinity(0, set(cpus) - measured)  # the broker and load clients started below inherit it
+    where = f"measured process on CPUs {sorted(measured)}, broker and load on the rest" if measured else "unpinned"
+    print(f"cores: {len(cpus)} ({where}); {workers} workers; load average at start {os.getloadavg()[0]:.2f}; ", end="")
+    print(f"{args.rounds} rounds per figure")
+    with on_cpus(measured):
+        bare = {kind: bare_rate(kind, workers, args.bare_s, args.rounds) for kind in ("frame", "window", "window+sig")}
     with tempfile.TemporaryDirectory() as tmp, DevBroker(workdir=Path(tmp)) as broker:
         load = Load(broker.port)
-        agent, ready_s = start_agent(broker.port, Path(tmp))
+        with on_cpus(measured):
+            agent, ready_s = start_agent(broker.port, Path(tmp), workers)
         try:
             agent_out = measure(load, agent.pid, args, None)
             tags = tag_ingest(broker.port, args.tags)
         finally:
             agent.terminate()
             agent.wait(30)
-        naive = subprocess.Popen(
-            [sys.executable, str(REPO / "bench" / "naive_agent.py"), str(broker.port), NS, str(bench_models())],
-            stdout=subprocess.PIPE,
-        )
+        with on_cpus(measured):
+            naive = subprocess.Popen(
+                [sys.executable, str(REPO / "bench" / "naive_agent.py"), str(broker.port), NS, str(bench_models())],
+                stdout=subprocess.PIPE,
+            )
         try:
             assert naive.stdout is not None
             naive.stdout.readline()
@@ -243,14 +281,15 @@ def main() -> int:
             naive.wait(10)
         load.close()
     # the bare pipeline's CPU at the agent's half-load rates: per-item CPU grows when items wait for each other
-    bare["frame"]["cpu_1k_paced"] = bare_paced_cpu(
-        "frame", WORKERS, agent_out["half-load frames/s"], args.bare_s, args.rounds
-    )
-    for kind in ("window", "window+sig"):
-        bare[kind]["cpu_1k_paced"] = bare_paced_cpu(
-            kind, WORKERS, agent_out["half-load windows/s"], args.bare_s, args.rounds
+    with on_cpus(measured):
+        bare["frame"]["cpu_1k_paced"] = bare_paced_cpu(
+            "frame", workers, agent_out["half-load frames/s"], args.bare_s, args.rounds
         )
-    print_tables(bare, agent_out, naive_out, load, ready_s, tags)
+        for kind in ("window", "window+sig"):
+            bare[kind]["cpu_1k_paced"] = bare_paced_cpu(
+                kind, workers, agent_out["half-load windows/s"], args.bare_s, args.rounds
+            )
+    print_tables(bare, agent_out, naive_out, load, ready_s, tags, workers)
     spy = shutil.which("py-spy") or (Path(sys.executable).parent / "py-spy").exists()
     if not spy and not args.no_profile:
         print("\nprofile skipped: py-spy is not installed (pip install -e '.[dev]')")
@@ -268,6 +307,7 @@ def print_tables(
     load: Load,
     ready_s: float,
     tags: tuple[float, int],
+    workers: int,
 ) -> None:
     """The comparison table, the ratios against the targets, and the bench's own CPU."""
     f, w, ws = bare["frame"], bare["window"], bare["window+sig"]
@@ -275,7 +315,7 @@ def print_tables(
     columns = ("burst f/s", "burst w/s", "mixed f/s", "mixed w/s", "p50 ms", "p99 ms", "CPU s/1k f", "CPU s/1k w")
     rows: list[tuple[str, list[float]]] = [
         (
-            f"bare pipeline ({WORKERS} threads)",
+            f"bare pipeline ({workers} threads)",
             [f["rate"], w["rate"], nan, nan, f["p50"], nan, f["cpu_1k"], w["cpu_1k"]],
         ),
         ("  windows + baseline signature", [nan, ws["rate"], nan, nan, nan, nan, nan, ws["cpu_1k"]]),

@@ -225,3 +225,42 @@ def test_a_rollback_after_completion_returns_the_device_to_its_previous_version(
     offer = desired(client, "gw-00", tokens["gw-00"])[MODEL]
     assert (offer["version"], offer["rollout_id"]) == ("1.0.0", None)
     assert rollout(client, rollout_id)["counts"] == {"rolled_back": 1}
+
+
+def test_a_version_reported_without_an_offer_is_recorded_once_and_moves_no_wave(
+    client: FlaskClient, two_versions: None
+) -> None:
+    # given ten gateways and a rollout of 1.1.0 whose canary gw-00 has not finished
+    tokens = add_devices(client, 10)
+    rollout_id = start_rollout(client, canary_percent=10, wave_percent=50)["id"]
+    # when gw-05 of the second wave, never offered 1.1.0, reports it committed (installed by hand on site), twice
+    body = {"name": MODEL, "version": "1.1.0", "state": "committed", "ts_ms": 5_000_000}
+    sent = [client.post("/api/v1/devices/gw-05/report", json=body, headers=bearer(tokens["gw-05"])) for _ in "ab"]
+    # then both are accepted, the report is stored once and the fleet shows what the gateway runs
+    assert [answer.status_code for answer in sent] == [204, 204]
+    device = js(client.get("/api/v1/devices/gw-05", headers=ADMIN))
+    assert device["models"] == {MODEL: "1.1.0"}
+    assert [h["state"] for h in device["history"]] == ["committed"]
+    # and the rollout did not move: the canary wave is still the only open one
+    assert rollout(client, rollout_id)["current_wave"] == 0
+    assert desired(client, "gw-01", tokens["gw-01"]) == {}
+    # when the canary commits, the second wave opens with gw-05 already counted as committed
+    report(client, "gw-00", tokens["gw-00"], "committed", rollout_id=rollout_id)
+    states = _states(client, rollout_id)
+    assert states["gw-05"] == "committed"
+    assert [states[f"gw-{i:02d}"] for i in range(1, 5)] == ["offered"] * 4
+
+
+def test_a_version_the_registry_never_had_is_recorded_but_never_offered(
+    client: FlaskClient, two_versions: None
+) -> None:
+    # given a gateway running 1.0.0
+    tokens = add_devices(client, 1)
+    report(client, "gw-00", tokens["gw-00"], "committed", version="1.0.0")
+    # when it reports a version this cloud-sync never registered (flashed at the factory)
+    status = report(client, "gw-00", tokens["gw-00"], "committed", version="7.7.7")
+    # then the fleet records what it runs, and the desired state offers it nothing it could not download
+    assert status == 204
+    assert js(client.get("/api/v1/devices/gw-00", headers=ADMIN))["models"] == {MODEL: "7.7.7"}
+    for entry in desired(client, "gw-00", tokens["gw-00"]).values():
+        assert entry["version"] != "7.7.7"
