@@ -73,6 +73,7 @@ class ThumbnailTap:
                 str(document.get("label", "")),
                 document.get("scores"),
                 ts_ms=ts_ms if isinstance(ts_ms, int) else None,
+                encoded=payload if isinstance(payload := getattr(item, "payload", None), bytes) else None,
             )
         self._sink.result(kind, item, document)
 

@@ -4,9 +4,10 @@ The inspection models classify whole frames and have no localisation, so the out
 image-processing heuristic, labelled as such on the page ("highlight: local contrast"): each pixel's
 difference from a heavily blurred copy of the surface (which follows texture and illumination but not small
 defects), thresholded at a multiple of the frame's own robust spread, and the strongest blobs boxed in red.
-The worker thread that made a frame only shrinks it to thumbnail size (a fraction of a millisecond); the outline
-and the JPEG are made the first time the page asks for them, since on a fast line most thumbnails leave the
-ring before anyone looks.
+The worker thread that made a frame keeps a reference to the frame's encoded bytes as they arrived (or, for a
+frame that came without them, shrinks the pixels to thumbnail size, ~0.2 ms for 640x480); the shrinking, the
+outline and the JPEG happen the first time the page asks for them, since on a fast line most thumbnails leave
+the ring before anyone looks. Encoded frames held this way count against a byte budget.
 """
 
 from __future__ import annotations
@@ -42,24 +43,19 @@ class Thumbnail:
     ts_ms: int | None
     verdict: str
     label: str
-    small: np.ndarray  # the frame at thumbnail size, uint8 grey or BGR
+    frame: np.ndarray | bytes  # the frame at thumbnail size (uint8 grey or BGR), or its JPEG/PNG bytes as received
+    width: int  # thumbnail width in pixels
+    height: int  # thumbnail height in pixels
     quality: int = 80
-
-    @property
-    def width(self) -> int:
-        """Thumbnail width in pixels."""
-        return int(self.small.shape[1])
-
-    @property
-    def height(self) -> int:
-        """Thumbnail height in pixels."""
-        return int(self.small.shape[0])
 
     @cached_property
     def _rendered(self) -> tuple[bytes, list[Box]]:
         # cached_property writes the instance dict directly, so it works on a frozen dataclass
         try:
-            return encode_thumbnail(self.small, self.verdict == "ng", self.quality)
+            small = self.frame
+            if isinstance(small, bytes):
+                small = shrink(_decoded(small), self.width)
+            return encode_thumbnail(small, self.verdict == "ng", self.quality)
         except Exception as exc:  # a picture the encoder cannot show is a missing picture, not a page error
             log.warning("thumbnail %d cannot be rendered: %s", self.id, exc)
             return b"", []
@@ -80,6 +76,21 @@ class Thumbnail:
         if self.verdict != "ng":
             return None
         return HIGHLIGHT_METHOD if self.boxes else "none found"
+
+
+def _decoded(encoded: bytes) -> np.ndarray:
+    """Pixels of a JPEG or PNG frame, decoded as the inspection worker decodes frames."""
+    image = cv2.imdecode(np.frombuffer(encoded, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError("the frame's bytes no longer decode")
+    return image
+
+
+def thumbnail_size(shape: tuple[int, ...], width: int) -> tuple[int, int]:
+    """(width, height) of a frame of this shape shrunk to `width` pixels wide (never wider than it was)."""
+    src_h, src_w = shape[:2]
+    width = min(width, src_w)
+    return width, max(1, round(src_h * width / src_w))
 
 
 def _displayable(image: np.ndarray) -> np.ndarray:
@@ -128,10 +139,7 @@ def highlight_boxes(grey: np.ndarray) -> list[Box]:
 def shrink(image: np.ndarray, width: int) -> np.ndarray:
     """A grey, BGR or BGRA frame of any dtype as a uint8 image `width` pixels wide (never wider than it was)."""
     display = _displayable(image)
-    src_h, src_w = display.shape[:2]
-    width = min(width, src_w)
-    height = max(1, round(src_h * width / src_w))
-    return cv2.resize(display, (width, height), interpolation=cv2.INTER_AREA)
+    return cv2.resize(display, thumbnail_size(display.shape, width), interpolation=cv2.INTER_AREA)
 
 
 def encode_thumbnail(small: np.ndarray, highlight: bool, quality: int = 80) -> tuple[bytes, list[Box]]:
@@ -167,12 +175,17 @@ def _key(camera: str, part_id: str | None, ts_ms: int | None) -> tuple[str, str]
 
 
 class ThumbnailBuffer:
-    """The last `capacity` thumbnails, found by id or by (camera, part id or timestamp); thread-safe."""
+    """The last `capacity` thumbnails, found by id or by (camera, part id or timestamp); thread-safe. Frames kept as
+    their encoded bytes take at most `max_encoded_bytes` in all (the oldest thumbnails leave first)."""
 
-    def __init__(self, capacity: int = 200, width: int = 160, quality: int = 80) -> None:
+    def __init__(
+        self, capacity: int = 200, width: int = 160, quality: int = 80, max_encoded_bytes: int = 32 << 20
+    ) -> None:
         self.capacity = capacity
         self.width = width
         self.quality = quality
+        self.max_encoded_bytes = max_encoded_bytes
+        self._encoded_bytes = 0
         self._items: OrderedDict[int, Thumbnail] = OrderedDict()
         self._index: dict[tuple[str, str], int] = {}
         self._ids = itertools.count(1)
@@ -189,12 +202,22 @@ class ThumbnailBuffer:
         label: str,
         scores: dict[str, float] | None = None,
         ts_ms: int | None = None,
+        encoded: bytes | None = None,
     ) -> int | None:
-        """Keep a decoded frame at thumbnail size (rendered when first shown); returns its id, or None. Never raises."""
+        """Keep a decoded frame as a thumbnail (rendered when first shown); returns its id, or None. Never raises.
+
+        With `encoded`, the bytes the frame was decoded from (JPEG or PNG), those are kept and shrunk only if the
+        thumbnail is ever shown; otherwise the pixels are shrunk now."""
         if self.capacity <= 0:
             return None
         try:
-            small = shrink(image, self.width)
+            frame: np.ndarray | bytes
+            if encoded is not None and len(encoded) <= self.max_encoded_bytes // 4:
+                frame = encoded
+                width, height = thumbnail_size(image.shape, self.width)
+            else:
+                frame = shrink(image, self.width)
+                width, height = int(frame.shape[1]), int(frame.shape[0])
         except Exception as exc:  # on the worker's hot path: a thumbnail problem must never cost a result
             self.failures += 1
             if self.failures == 1 or self.failures % 1000 == 0:
@@ -203,11 +226,16 @@ class ThumbnailBuffer:
         key = _key(camera, part_id, ts_ms)
         with self._lock:
             thumb_id = next(self._ids)
-            self._items[thumb_id] = Thumbnail(thumb_id, camera, part_id, ts_ms, verdict, label, small, self.quality)
+            thumb = Thumbnail(thumb_id, camera, part_id, ts_ms, verdict, label, frame, width, height, self.quality)
+            self._items[thumb_id] = thumb
+            if isinstance(frame, bytes):
+                self._encoded_bytes += len(frame)
             if key is not None:
                 self._index[key] = thumb_id
-            while len(self._items) > self.capacity:
+            while len(self._items) > self.capacity or self._encoded_bytes > self.max_encoded_bytes:
                 old_id, old = self._items.popitem(last=False)
+                if isinstance(old.frame, bytes):
+                    self._encoded_bytes -= len(old.frame)
                 old_key = _key(old.camera, old.part_id, old.ts_ms)
                 if old_key is not None and self._index.get(old_key) == old_id:
                     del self._index[old_key]

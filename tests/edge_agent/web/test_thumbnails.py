@@ -130,3 +130,64 @@ def test_the_tap_pairs_each_frame_with_its_result_and_passes_everything_on() -> 
     tap.failed(object(), RuntimeError("x"))
     tap.result("inspection", object(), {**document, "part_id": "p-10"})
     assert len(buffer) == 1 and sink.calls[-3:] == ["result:health", "failed", "result:inspection"]
+
+
+def _jpeg(image: np.ndarray) -> bytes:
+    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    assert ok
+    return buffer.tobytes()
+
+
+def test_a_frame_kept_as_its_bytes_shows_the_same_thumbnail_as_one_shrunk_at_once() -> None:
+    # given an ng frame as the camera sent it and as the worker decoded it
+    encoded = _jpeg(generate_surface(np.random.default_rng(6), "scratch", (480, 640)).image)
+    decoded = cast(np.ndarray, cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_UNCHANGED))
+    buffer = ThumbnailBuffer(10)
+    # when one is stored with its bytes (the worker's path) and one from pixels only
+    lazy = buffer.get(cast(int, buffer.add("cam-1", "a", decoded, "ng", "scratch", encoded=encoded)))
+    eager = buffer.get(cast(int, buffer.add("cam-1", "b", decoded, "ng", "scratch")))
+    assert lazy is not None and eager is not None
+    # then the worker kept only a reference to the bytes, and the page sees the same picture and outline
+    assert lazy.frame is encoded and isinstance(eager.frame, np.ndarray)
+    assert (lazy.width, lazy.height) == (eager.width, eager.height) == (160, 120)
+    assert lazy.jpeg == eager.jpeg and lazy.boxes == eager.boxes and lazy.highlight == "local contrast"
+
+
+def test_frames_kept_as_bytes_stay_within_their_byte_budget() -> None:
+    # given a buffer of 100 thumbnails with room for five 640x480 JPEG frames
+    image = generate_surface(np.random.default_rng(7), "ok", (480, 640)).image
+    encoded = _jpeg(image)
+    buffer = ThumbnailBuffer(100, max_encoded_bytes=5 * len(encoded) + 10)
+    # when ten frames arrive with their bytes
+    ids = [buffer.add("cam-1", f"p{i}", image, "ok", "ok", encoded=encoded) for i in range(10)]
+    # then the oldest left to keep the budget, and the newest are all there
+    assert len(buffer) == 5 and [buffer.get(cast(int, i)) is not None for i in ids[-5:]] == [True] * 5
+    # and a frame too large for a quarter of the budget is shrunk at once instead of kept
+    huge = ThumbnailBuffer(10, max_encoded_bytes=len(encoded))
+    thumb = huge.get(cast(int, huge.add("cam-1", "big", image, "ok", "ok", encoded=encoded)))
+    assert thumb is not None and isinstance(thumb.frame, np.ndarray)
+
+
+def test_bytes_that_no_longer_decode_are_a_missing_picture_not_an_error() -> None:
+    image = generate_surface(np.random.default_rng(8), "pit", 256).image
+    buffer = ThumbnailBuffer(10)
+    thumb = buffer.get(cast(int, buffer.add("cam-1", "x", image, "ng", "pit", encoded=b"\xff\xd8garbage")))
+    assert thumb is not None and thumb.jpeg == b"" and thumb.boxes == []
+
+
+def test_the_tap_hands_the_frames_bytes_to_the_buffer() -> None:
+    # given a worker item that carries the frame's bytes
+    sink, buffer = RecordingSink(), ThumbnailBuffer(10)
+    tap = ThumbnailTap(sink, buffer)
+    encoded = _jpeg(generate_surface(np.random.default_rng(9), "crack", (480, 640)).image)
+    decoded = cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_UNCHANGED)
+
+    class Item:
+        payload = encoded
+
+    # when the frame is observed and its result passes
+    tap.observe("surface-inspection", decoded, "ng", 1.0)
+    tap.result("inspection", Item(), {"ts_ms": 7, "camera": "cam-2", "part_id": "q", "verdict": "ng", "label": "crack"})
+    # then the thumbnail holds the bytes and renders when asked
+    thumb = buffer.find("cam-2", "q", 7)
+    assert thumb is not None and thumb.frame is encoded and thumb.jpeg[:2] == b"\xff\xd8"
