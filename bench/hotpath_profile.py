@@ -165,20 +165,22 @@ def wait_online(port: int, log: Path, process: subprocess.Popen[bytes], timeout:
     probe.stop()
 
 
-def profile(kind: str, n: int, rate: int = 250, paced: float | None = None) -> Path:
+def profile(kind: str, n: int, rate: int = 250, paced: float | None = None, cpus: set[int] | None = None) -> Path:
     """py-spy attached to a ready agent while a load client floods `kind` (or publishes it at `paced` messages/s,
-    n in all: a steady line instead of a spike the queues shed); returns the collapsed stacks file."""
+    n in all: a steady line instead of a spike the queues shed); returns the collapsed stacks file. With `cpus`,
+    the agent runs on those cores with as many workers, the broker and the load clients on the others."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     tmp = Path(tempfile.mkdtemp(prefix="hotpath-"))
     out, gil_out = tmp / f"{kind}.txt", tmp / f"{kind}-gil.txt"
     with DevBroker(workdir=tmp) as broker:
         config = tmp / "config.yaml"
-        config.write_text(yaml.safe_dump(agent_config(broker.port, tmp)))
+        config.write_text(yaml.safe_dump(agent_config(broker.port, tmp, len(cpus) if cpus else 2)))
         sub, pub = spawn_client("sub", broker.port), spawn_client("pub", broker.port)
         agent = subprocess.Popen(
             [sys.executable, "-m", "edge_agent.cli", "run", "--config", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=open(tmp / "agent.log", "wb"),  # noqa: SIM115
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         spies: list[subprocess.Popen[bytes]] = []
         try:
@@ -245,9 +247,15 @@ def main() -> int:
     parser.add_argument("--windows", type=int, default=4000)
     parser.add_argument("--frame-rate", type=float, help="publish frames at this steady rate instead of at once")
     parser.add_argument("--window-rate", type=float, help="publish windows at this steady rate instead of at once")
+    parser.add_argument("--pin", type=int, default=0, metavar="N", help="the agent on the last N cores, N workers")
     args = parser.parse_args()
+    cpus: set[int] | None = None
+    if args.pin:
+        every = sorted(os.sched_getaffinity(0))
+        cpus = set(every[-args.pin :])
+        os.sched_setaffinity(0, set(every) - cpus)  # the broker and the load clients inherit the other cores
     for kind, n, paced in (("frame", args.frames, args.frame_rate), ("window", args.windows, args.window_rate)):
-        print("\n".join(report(kind, profile(kind, n, paced=paced))), flush=True)
+        print("\n".join(report(kind, profile(kind, n, paced=paced, cpus=cpus))), flush=True)
     return 0
 
 

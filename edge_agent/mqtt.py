@@ -31,8 +31,46 @@ _EMPTY_PUBLISH_PROPERTIES = Properties(PacketTypes.PUBLISH)
 
 
 class _PahoClient(paho.Client):
-    """paho's client with the one-pass PUBLISH decoder of edge_agent.mqtt_publish on the network thread; the
-    rest of the protocol, and every PUBLISH that decoder declines, stays paho's."""
+    """paho's client with the one-pass PUBLISH decoder of edge_agent.mqtt_publish on the network thread, and one
+    wake-up of that thread per batch of packets queued from other threads; the rest of the protocol, and every
+    PUBLISH that decoder declines, stays paho's."""
+
+    # paho writes a byte to its socket pair for every queued packet to break the network thread out of select():
+    # a PUBACK queued by the network thread itself, which checks for packets to write before every select anyway,
+    # and every result of a batch the outbox publishes, each a syscall and, on a small gateway, a thread switch.
+    # One byte stands for every packet queued until the network thread starts writing (loop_write clears the flag
+    # before it drains the queue, so a packet queued after that sends a byte of its own).
+    _wake_pending = False
+
+    def _packet_queue(
+        self,
+        command: int,
+        packet: bytes | bytearray,
+        mid: int,
+        qos: int,
+        info: paho.MQTTMessageInfo | None = None,
+    ) -> paho.MQTTErrorCode:
+        wake = self._sockpairW
+        if self._thread is None or wake is None or self._on_socket_register_write is not None:
+            return super()._packet_queue(command, packet, mid, qos, info)  # paho's own loop or an external one
+        self._out_packet.append(
+            {"command": command, "mid": mid, "qos": qos, "pos": 0, "to_process": len(packet), "packet": packet,
+             "info": info}
+        )  # fmt: skip
+        if not self._wake_pending and threading.current_thread() is not self._thread:
+            self._wake_pending = True
+            with contextlib.suppress(BlockingIOError):
+                wake.send(paho.sockpair_data)
+        self._call_socket_register_write()
+        return paho.MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def loop_write(self) -> paho.MQTTErrorCode:
+        self._wake_pending = False
+        return super().loop_write()
+
+    def _reset_sockets(self, sockpair_only: bool = False) -> None:
+        self._wake_pending = False  # a byte in a closed pair wakes nobody
+        super()._reset_sockets(sockpair_only)
 
     def _handle_publish(self) -> paho.MQTTErrorCode:
         if self._protocol != paho.MQTTv5:

@@ -121,3 +121,51 @@ def test_given_a_real_broker_when_frames_with_user_properties_arrive_then_the_ha
     assert sorted(by_part) == sorted(f"P-{i}" for i in range(50))
     assert all(by_part[f"P-{i}"].payload == frame + bytes([i]) for i in range(50))
     assert by_part["P-4"].topic == "cam/c1/frame"
+
+
+def test_given_publishes_from_several_threads_and_one_after_a_pause_then_each_leaves_at_once(broker: DevBroker) -> None:
+    # given a subscriber that timestamps arrivals, and a sender whose network thread idles in select()
+    arrived: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def handler(message: InboundMessage) -> None:
+        with lock:
+            arrived[message.payload.decode()] = time.monotonic()
+
+    settings = MqttSettings(host="127.0.0.1", port=broker.port, client_id="rx2", session_expiry_s=0)
+    receiver = MqttClient(settings, handler)
+    receiver.subscribe(["results/#"])
+    receiver.start()
+    sender = MqttClient(MqttSettings(host="127.0.0.1", port=broker.port, client_id="tx2", session_expiry_s=0), print)
+    sender.start()
+    try:
+        assert receiver.wait_connected(10) and sender.wait_connected(10)
+        time.sleep(0.3)
+
+        # when three threads publish 300 QoS 1 results each at once (one wake-up may stand for many packets)
+        def burst(name: str) -> None:
+            for i in range(300):
+                sender.publish(f"results/{name}", f"{name}-{i}", qos=1)
+
+        threads = [threading.Thread(target=burst, args=(f"t{k}",)) for k in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        deadline = time.monotonic() + 10
+        while len(arrived) < 900 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(arrived) == 900
+        # and, after a pause long enough for the network thread to sleep in select(), single results one by one
+        for i in range(5):
+            time.sleep(0.3)
+            sent = time.monotonic()
+            sender.publish("results/late", f"late-{i}", qos=1)
+            while f"late-{i}" not in arrived and time.monotonic() - sent < 2.0:
+                time.sleep(0.002)
+            # then each leaves at once: paho's select() waits up to 1 s when nothing wakes it
+            assert arrived.get(f"late-{i}", float("inf")) - sent < 0.2
+        assert sender.pending() == 0  # every QoS 1 message acknowledged
+    finally:
+        sender.stop()
+        receiver.stop()
