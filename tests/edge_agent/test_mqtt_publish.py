@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -91,6 +92,24 @@ def test_given_what_it_does_not_handle_when_decoded_then_it_declines_for_pahos_d
     assert decode_publish_v5(0x32, bad_utf8) is None
 
 
+def _connected_pair(
+    broker: DevBroker, handler: Callable[[InboundMessage], None], topic: str, tag: str
+) -> tuple[MqttClient, MqttClient]:
+    """A receiver subscribed to `topic` and a sender, both connected to the broker."""
+    receiver = MqttClient(
+        MqttSettings(host="127.0.0.1", port=broker.port, client_id=f"rx{tag}", session_expiry_s=0), handler
+    )
+    receiver.subscribe([topic])
+    receiver.start()
+    sender = MqttClient(
+        MqttSettings(host="127.0.0.1", port=broker.port, client_id=f"tx{tag}", session_expiry_s=0), print
+    )
+    sender.start()
+    assert receiver.wait_connected(10) and sender.wait_connected(10)
+    time.sleep(0.3)  # the subscription is in place
+    return receiver, sender
+
+
 def test_given_a_real_broker_when_frames_with_user_properties_arrive_then_the_handler_sees_them_intact(
     broker: DevBroker,
 ) -> None:
@@ -102,14 +121,8 @@ def test_given_a_real_broker_when_frames_with_user_properties_arrive_then_the_ha
         if len(got) == 50:
             done.set()
 
-    receiver = MqttClient(MqttSettings(host="127.0.0.1", port=broker.port, client_id="rx", session_expiry_s=0), handler)
-    receiver.subscribe(["cam/+/frame"])
-    receiver.start()
-    sender = MqttClient(MqttSettings(host="127.0.0.1", port=broker.port, client_id="tx", session_expiry_s=0), print)
-    sender.start()
+    receiver, sender = _connected_pair(broker, handler, "cam/+/frame", "1")
     try:
-        assert receiver.wait_connected(10) and sender.wait_connected(10)
-        time.sleep(0.2)
         frame = bytes(range(256)) * 200
         for i in range(50):
             sender.publish(f"cam/c{i % 3}/frame", frame + bytes([i]), qos=1, user_properties={"part_id": f"P-{i}"})
@@ -132,16 +145,8 @@ def test_given_publishes_from_several_threads_and_one_after_a_pause_then_each_le
         with lock:
             arrived[message.payload.decode()] = time.monotonic()
 
-    settings = MqttSettings(host="127.0.0.1", port=broker.port, client_id="rx2", session_expiry_s=0)
-    receiver = MqttClient(settings, handler)
-    receiver.subscribe(["results/#"])
-    receiver.start()
-    sender = MqttClient(MqttSettings(host="127.0.0.1", port=broker.port, client_id="tx2", session_expiry_s=0), print)
-    sender.start()
+    receiver, sender = _connected_pair(broker, handler, "results/#", "2")
     try:
-        assert receiver.wait_connected(10) and sender.wait_connected(10)
-        time.sleep(0.3)
-
         # when three threads publish 300 QoS 1 results each at once (one wake-up may stand for many packets)
         def burst(name: str) -> None:
             for i in range(300):
