@@ -1,12 +1,15 @@
 """Open Inference Protocol figures: p50/p99 and throughput at 1, 4 and 16 clients for HTTP JSON, HTTP binary and gRPC
 beside the bare runtime on the same tensor, batching against batch size 1, and MQTT frames/s while the API is saturated.
 
-Prints figures and ratios; asserts nothing. Run: python bench/api.py [--seconds 3]
+Prints figures and ratios; asserts nothing. With --pin N the agent (and the bare runtime) run on the last N cores and
+the broker, the publisher and the API's clients on the others: the clients (Python gRPC and HTTP) otherwise take the
+cores the gateway is measured on. Run: python bench/api.py [--seconds 3] [--pin 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import threading
@@ -20,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hotpath_profile import ask, spawn_client  # noqa: E402
+from pinning import on_cpus, pin_process, split_cores  # noqa: E402
 
 from edge_agent.app import build_pipeline  # noqa: E402
 from edge_agent.ingest.images import decode_image  # noqa: E402
@@ -112,7 +116,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of each closed-loop run")
     parser.add_argument("--frames", type=int, default=600, help="frames per MQTT flood")
+    parser.add_argument("--pin", type=int, default=0, metavar="N", help="agent and bare runtime on the last N cores")
     args = parser.parse_args()
+    measured: set[int] | None = None
+    if args.pin:
+        measured, rest = split_cores(args.pin)
+        os.sched_setaffinity(0, rest)  # the broker, the publisher and the API's client threads inherit it
     inspector = build_pipeline(PACKAGE, [KEYS])
     assert isinstance(inspector, QualityInspector)
     jpeg = generate_surface(np.random.default_rng(4), "scratch", (480, 640)).jpeg
@@ -120,14 +129,17 @@ def main() -> int:
     run = inspector.model.runtime.run
     print(f"tensor {tensor.dtype}{list(tensor.shape)}, {MODEL} 1.1.0 (LiteRT), {args.seconds:.0f} s per run\n")
     bare: dict[int, tuple[list[float], float]] = {}
-    for clients in CLIENTS:
-        bare[clients] = closed_loop(lambda: lambda: run(tensor), clients, args.seconds)
+    with on_cpus(measured):
+        for clients in CLIENTS:
+            bare[clients] = closed_loop(lambda: lambda: run(tensor), clients, args.seconds)
     print(f"{'path':<14}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'p50/bare':>10}{'rate/bare':>10}")
     for clients in CLIENTS:
         lat, rate = bare[clients]
         print(f"{'bare run':<14}{clients:>8}{pct(lat, 50):>9.2f}{pct(lat, 99):>9.2f}{rate:>9.0f}")
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         gateway = start_gateway(Path(tmp) / "batched", token=None)
+        if measured and gateway.agent.process is not None:
+            pin_process(gateway.agent.process.pid, measured)
         try:
             rates: dict[tuple[str, int], float] = {}
             for name, make in clients_for(gateway, tensor).items():
@@ -154,6 +166,8 @@ def main() -> int:
             gateway.stop()
         unbatched = {"preferred_batch_size": 1, "max_batch_size": 1}
         single = start_gateway(Path(tmp) / "unbatched", token=None, api=unbatched)
+        if measured and single.agent.process is not None:
+            pin_process(single.agent.process.pid, measured)
         try:
             print("\n16 clients, dynamic batching vs batch size 1:")
             for name, make in clients_for(single, tensor).items():

@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from bench_models import bench_models  # noqa: E402
 from load_client import ASSETS, CAMERAS, connect  # noqa: E402
+from pinning import split_cores  # noqa: E402
 
 from edge_agent.demo.demo import demo_config  # noqa: E402
 from edge_agent.demo.devbroker import DevBroker  # noqa: E402
@@ -251,9 +252,8 @@ def main() -> int:
     args = parser.parse_args()
     cpus: set[int] | None = None
     if args.pin:
-        every = sorted(os.sched_getaffinity(0))
-        cpus = set(every[-args.pin :])
-        os.sched_setaffinity(0, set(every) - cpus)  # the broker and the load clients inherit the other cores
+        cpus, rest = split_cores(args.pin)
+        os.sched_setaffinity(0, rest)  # the broker and the load clients inherit the other cores
     for kind, n, paced in (("frame", args.frames, args.frame_rate), ("window", args.windows, args.window_rate)):
         print("\n".join(report(kind, profile(kind, n, paced=paced, cpus=cpus))), flush=True)
     return 0

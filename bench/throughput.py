@@ -15,7 +15,6 @@ Run: .venv/bin/python bench/throughput.py [--rounds 3 --frames 600 --windows 150
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -24,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,24 +37,11 @@ from bench_models import bench_models  # noqa: E402
 from hotpath_profile import NS, agent_config, ask, profile, report, spawn_client, wait_online  # noqa: E402
 from inprocess import rss_mb  # noqa: E402
 from load_client import connect  # noqa: E402
+from pinning import on_cpus, split_cores  # noqa: E402
 
 from edge_agent.demo.devbroker import DevBroker  # noqa: E402
 
 WORKERS = 2  # worker threads per pipeline in the agent's bench config; the bare pipeline gets as many threads
-
-
-@contextlib.contextmanager
-def on_cpus(cpus: set[int] | None) -> Iterator[None]:
-    """Run this thread, and the threads and processes it starts meanwhile, on `cpus` (None: as it is)."""
-    if cpus is None:
-        yield
-        return
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, cpus)
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
 
 
 def process_cpu(pid: int) -> float:
@@ -243,16 +228,17 @@ def main() -> int:
         "otherwise takes the cores the agent is measured on, and the bare pipeline has none to share",
     )
     args = parser.parse_args()
-    cpus = sorted(os.sched_getaffinity(0))
     measured: set[int] | None = None
     workers = WORKERS
     if args.pin:
-        if args.pin >= len(cpus):
-            parser.error(f"--pin {args.pin} leaves no core of {len(cpus)} for the broker and the load")
-        measured, workers = set(cpus[-args.pin :]), args.pin
-        os.sched_setaffinity(0, set(cpus) - measured)  # the broker and load clients started below inherit it
+        try:
+            measured, rest = split_cores(args.pin)
+        except ValueError as exc:
+            parser.error(str(exc))
+        workers = args.pin
+        os.sched_setaffinity(0, rest)  # the broker and load clients started below inherit it
     where = f"measured process on CPUs {sorted(measured)}, broker and load on the rest" if measured else "unpinned"
-    print(f"cores: {len(cpus)} ({where}); {workers} workers; load average at start {os.getloadavg()[0]:.2f}; ", end="")
+    print(f"cores: {os.cpu_count()} ({where}); {workers} workers; load average {os.getloadavg()[0]:.2f}; ", end="")
     print(f"{args.rounds} rounds per figure")
     with on_cpus(measured):
         bare = {kind: bare_rate(kind, workers, args.bare_s, args.rounds) for kind in ("frame", "window", "window+sig")}
