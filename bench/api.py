@@ -153,15 +153,18 @@ def main() -> int:
                         f"{ratio_p50:>10.2f}{ratio_rate:>10.2f}"
                     )
             alone = mqtt_rate(gateway, args.frames)
+            api_load: list[tuple[list[float], float]] = []
+            grpc_16 = clients_for(gateway, tensor)["grpc"]
             load = threading.Thread(
-                target=closed_loop, args=(clients_for(gateway, tensor)["grpc"], 16, args.seconds * 3), daemon=True
+                target=lambda: api_load.append(closed_loop(grpc_16, 16, args.seconds * 3)), daemon=True
             )
             load.start()
             time.sleep(1.0)
             shared = mqtt_rate(gateway, args.frames)
             load.join()
             print(f"\nMQTT frames/s (640x480 JPEG flood): alone {alone:.0f}, with 16 gRPC clients saturating the API "
-                  f"{shared:.0f} ({shared / alone:.2f}x)")  # fmt: skip
+                  f"{shared:.0f} ({shared / alone:.2f}x); the API meanwhile {api_load[0][1]:.0f} req/s "
+                  f"(alone {rates[('grpc', 16)]:.0f}; it yields while MQTT inputs wait)")  # fmt: skip
         finally:
             gateway.stop()
         unbatched = {"preferred_batch_size": 1, "max_batch_size": 1}
