@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from bench_models import bench_models  # noqa: E402
 from load_client import ASSETS, CAMERAS, connect  # noqa: E402
-from pinning import split_cores  # noqa: E402
+from pinning import on_cpus, split_cores  # noqa: E402
 
 from edge_agent.demo.demo import demo_config  # noqa: E402
 from edge_agent.demo.devbroker import DevBroker  # noqa: E402
@@ -177,12 +177,12 @@ def profile(kind: str, n: int, rate: int = 250, paced: float | None = None, cpus
         config = tmp / "config.yaml"
         config.write_text(yaml.safe_dump(agent_config(broker.port, tmp, len(cpus) if cpus else 2)))
         sub, pub = spawn_client("sub", broker.port), spawn_client("pub", broker.port)
-        agent = subprocess.Popen(
-            [sys.executable, "-m", "edge_agent.cli", "run", "--config", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=open(tmp / "agent.log", "wb"),  # noqa: SIM115
-            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-        )
+        with on_cpus(cpus):
+            agent = subprocess.Popen(
+                [sys.executable, "-m", "edge_agent.cli", "run", "--config", str(config)],
+                stdout=subprocess.DEVNULL,
+                stderr=open(tmp / "agent.log", "wb"),  # noqa: SIM115
+            )
         spies: list[subprocess.Popen[bytes]] = []
         try:
             wait_online(broker.port, tmp / "agent.log", agent)

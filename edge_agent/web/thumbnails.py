@@ -22,6 +22,8 @@ from functools import cached_property
 import cv2
 import numpy as np
 
+from edge_agent.ingest.images import decode_image
+
 log = logging.getLogger(__name__)
 HIGHLIGHT_METHOD = "local contrast"
 Box = tuple[int, int, int, int]  # x, y, width, height in thumbnail pixels
@@ -54,7 +56,7 @@ class Thumbnail:
         try:
             small = self.frame
             if isinstance(small, bytes):
-                small = shrink(_decoded(small), self.width)
+                small = shrink(decode_image(small), self.width)  # as the inspection worker decoded it
             return encode_thumbnail(small, self.verdict == "ng", self.quality)
         except Exception as exc:  # a picture the encoder cannot show is a missing picture, not a page error
             log.warning("thumbnail %d cannot be rendered: %s", self.id, exc)
@@ -76,14 +78,6 @@ class Thumbnail:
         if self.verdict != "ng":
             return None
         return HIGHLIGHT_METHOD if self.boxes else "none found"
-
-
-def _decoded(encoded: bytes) -> np.ndarray:
-    """Pixels of a JPEG or PNG frame, decoded as the inspection worker decodes frames."""
-    image = cv2.imdecode(np.frombuffer(encoded, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ValueError("the frame's bytes no longer decode")
-    return image
 
 
 def thumbnail_size(shape: tuple[int, ...], width: int) -> tuple[int, int]:
