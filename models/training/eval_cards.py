@@ -92,6 +92,11 @@ def maintenance_section(h: dict[str, Any], command: str) -> str:
             "Third clean-room generator (models/evaluation/third_vibration, written after 1.3.0 was set)",
         ),
         ("clean_room_third_with_baseline", "Third clean-room fleet, each machine with a baseline"),
+        (
+            "clean_room_fourth",
+            "Fourth clean-room generator (models/evaluation/fourth_vibration, written after 1.4.0 was set)",
+        ),
+        ("clean_room_fourth_with_baseline", "Fourth clean-room fleet, each machine with a baseline"),
     ):
         if world not in h:
             continue

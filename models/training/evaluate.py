@@ -26,6 +26,7 @@ CLEANROOM_VIBRATION_SEED = 70_003
 PLANT_SURFACE_SEED = 70_005
 PLANT_VIBRATION_SEED = 70_007
 THIRD_VIBRATION_SEED = 70_009
+FOURTH_VIBRATION_SEED = 70_011
 INSPECTION = ("surface-inspection", "surface-inspection-onnx")
 
 
@@ -56,7 +57,7 @@ def evaluate_inspection(n_per_class: int, packages: dict[str, Path]) -> dict[str
 def evaluate_maintenance(n_per_state: int, package: Path, machines: int) -> dict[str, Any]:
     """The maintenance package on held-out windows of both generators sent as MQTT messages; on the clean-room
     fleet also with a baseline per machine."""
-    from models.evaluation import plant_vibration, third_vibration
+    from models.evaluation import fourth_vibration, plant_vibration, third_vibration
     from models.training.vibration import STATES, UNTRAINED_STATES, to_message
     from models.training.vibration import generate_batch as vibration_batch
 
@@ -67,6 +68,7 @@ def evaluate_maintenance(n_per_state: int, package: Path, machines: int) -> dict
     clean, clean_untrained, clean_severity = cleanroom_known(CLEANROOM_VIBRATION_SEED, n_per_state)
     plant, plant_untrained, plant_severity = cleanroom_known(PLANT_VIBRATION_SEED, n_per_state, plant_vibration)
     third, third_untrained, third_severity = cleanroom_known(THIRD_VIBRATION_SEED, n_per_state, third_vibration)
+    fourth, fourth_untrained, fourth_severity = cleanroom_known(FOURTH_VIBRATION_SEED, n_per_state, fourth_vibration)
     per_state = max(4, n_per_state // 25)
     return {
         "version": pipeline.model.manifest.version,
@@ -101,6 +103,14 @@ def evaluate_maintenance(n_per_state: int, package: Path, machines: int) -> dict
         "clean_room_third_with_baseline": {
             "seed": THIRD_VIBRATION_SEED + 10,
             **baseline_report(pipeline, THIRD_VIBRATION_SEED + 10, machines, per_state, third_vibration),
+        },
+        "clean_room_fourth": {
+            "seed": FOURTH_VIBRATION_SEED,
+            **absolute_report(pipeline, fourth, fourth_untrained, fourth_severity),
+        },
+        "clean_room_fourth_with_baseline": {
+            "seed": FOURTH_VIBRATION_SEED + 10,
+            **baseline_report(pipeline, FOURTH_VIBRATION_SEED + 10, machines, per_state, fourth_vibration),
         },
     }
 

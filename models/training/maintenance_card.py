@@ -45,10 +45,13 @@ def maintenance_card(
         f"Bearings: {len(domain.bearings)} catalogue geometries and, on {domain.random_bearing_share:.0%} of "
         f"windows, a drawn geometry ({domain.random_balls} elements, d/D {domain.random_diameter_ratio}). "
         f"Imbalance is a 1x {domain.imbalance_over_residual_db} dB over the machine's own; misalignment a 2x "
-        f"{domain.misalignment_2x_ratio} times the 1x; bearing faults at SNR {domain.snr_db} dB.",
+        f"{domain.misalignment_2x_ratio} times the 1x, at SNR {domain.snr_db} dB over the full-band noise; bearing "
+        f"faults at {domain.bearing_snr_db} dB over the noise within +-25% of the resonance their impacts ring.",
         "",
         f"Hard negatives: {recipe.mining_pool} healthy windows of machines with a strong residual series; those the "
-        f"first fit gave p(healthy) < {recipe.mining_below} join the training set. Thresholds (anomaly, uncertain) "
+        f"first fit gave p(healthy) < {recipe.mining_below} join the training set. Healthy training windows count "
+        f"{recipe.healthy_weight} times, so that where a faint fault and a healthy machine look alike the model leans "
+        "to healthy. Thresholds (anomaly, uncertain) "
         "are set on a calibration split drawn from the domain widened by a margin past every range, seen by "
         f"neither test split. Seeds {seeds}; per state: {recipe.train_per_state} train, {recipe.val_per_state} "
         f"calibration, {recipe.test_per_state} test; {recipe.unknown_per_state} per untrained pattern "

@@ -107,3 +107,11 @@ def broadband_noise(
 def scale_to_power(x: np.ndarray, power: float) -> np.ndarray:
     """x rescaled so its mean power is `power`."""
     return x * math.sqrt(power / (float(np.mean(x * x)) + 1e-30))
+
+
+def band_power(x: np.ndarray, fs: float, lo_hz: float, hi_hz: float) -> float:
+    """Mean power of x between lo_hz and hi_hz (Parseval over the rfft bins in the band)."""
+    spec = np.fft.rfft(x)
+    f = np.fft.rfftfreq(x.size, 1.0 / fs)
+    band = (f >= lo_hz) & (f <= hi_hz)
+    return 2.0 * float(np.sum(np.abs(spec[band]) ** 2)) / (x.size * x.size)

@@ -71,3 +71,16 @@ def test_given_the_second_clean_room_fleet_when_commissioned_then_its_machines_a
     assert report["machines"] == 2 and report["n_windows"] == 2 * 2 * 6
     assert report["healthy_flagged_rate"] == 0.0
     assert report["other_speed_windows_told"] == 1.0
+
+
+def test_given_the_fourth_clean_room_when_scored_and_commissioned_then_every_window_and_machine_is_judged() -> None:
+    from models.evaluation import fourth_vibration
+
+    known, untrained, severity = cleanroom_known(88, 2, fourth_vibration)
+    report = absolute_report(_health(), known, untrained, severity)
+    assert report["n_windows"] == 12 and set(report["untrained_flagged_by_pattern"]) == set(
+        fourth_vibration.UNTRAINED_STATES
+    )
+    fleet = baseline_report(_health(), 987, 2, 2, fourth_vibration)
+    assert fleet["machines"] == 2 and fleet["n_windows"] == 2 * 2 * 6
+    assert fleet["other_speed_windows_told"] == 1.0
