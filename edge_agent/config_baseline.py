@@ -40,6 +40,14 @@ class BaselineKnobs(_Section):
     fault_confidence: float = Field(
         default=0.8, ge=0, le=1, description="Class probability at which a commissioning window counts as a fault"
     )
+    evidence_windows: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Windows of an asset whose bearing-fault envelope evidence is pooled (this one and those before "
+        "it): faint impacts one window cannot tell stand out of several, as a CM system's averaging does; 1 judges "
+        "each window alone",
+    )
     refuse_envelope_line_db: float = Field(
         default=16.0,
         gt=0,

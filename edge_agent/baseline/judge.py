@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from edge_agent.baseline.model import (
@@ -39,6 +39,7 @@ ENVELOPE_LINE_Z = 2.0
 ENVELOPE_DETECT_Z = 3.0
 ENVELOPE_DETECT_MARGIN = 1.5
 SHAFT_LINES = ("order_1x_g", "order_2x_g", "order_3x_g")
+UNEXPLAINED = "unexplained"
 
 
 def feature_deviation(features: Mapping[str, float], baseline: AssetBaseline) -> tuple[float, list[tuple[str, float]]]:
@@ -70,6 +71,20 @@ def _envelope_lines_z(fault: str, features: Mapping[str, float], baseline: Asset
     narrow = _z(NARROW_FAULT_LINES.get(fault, ""), features, baseline)
     wide = sum(zs) / len(zs) if zs else 0.0
     return wide if narrow is None else max(wide, narrow)
+
+
+def fault_lines_z(features: Mapping[str, float], baseline: AssetBaseline) -> dict[str, float]:
+    """One window's envelope evidence: each bearing fault's lines_z, and the strongest unexplained line's z."""
+    out = {fault: round(_envelope_lines_z(fault, features, baseline), 3) for fault in FAULT_ENVELOPE_LINES}
+    out[UNEXPLAINED] = round(_z("env_max_unexplained_db", features, baseline) or 0.0, 3)
+    return out
+
+
+def pooled_lines_z(now: Mapping[str, float], recent: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Evidence of this window and the recent ones pooled as Stouffer's z (sum / sqrt(count)): on a healthy
+    machine the pooled z scatters like one window's, while a fault's faint lines add up window after window."""
+    windows = [*recent, now]
+    return {k: sum(w.get(k, 0.0) for w in windows) / math.sqrt(len(windows)) for k in now}
 
 
 def _on_2x_line_frequency(signature: MachineSignature) -> float | None:
@@ -143,8 +158,11 @@ def judge(
     signature: MachineSignature,
     baseline: AssetBaseline | None,
     settings: BaselineSettings,
+    recent: Sequence[Mapping[str, float]] = (),
 ) -> BaselineJudgement:
-    """Final state of a window: the absolute model's, corrected by what changed against the asset's baseline."""
+    """Final state of a window: the absolute model's, corrected by what changed against the asset's baseline.
+    `recent` holds the fault_lines_z of the asset's windows just before this one (oldest first); the last
+    settings.evidence_windows - 1 of them are pooled with this window's to find a faint bearing fault."""
     if baseline is None:
         return BaselineJudgement(assessment.state, assessment.anomaly, 0.0, "none", {}, ["no baseline: absolute only"])
     if not baseline.covers(signature.rpm, settings.speed_tolerance):
@@ -161,8 +179,12 @@ def judge(
     absolute = assessment.state
     candidate = assessment.closest_state if absolute == UNCERTAIN_STATE else absolute
 
+    own_lines = fault_lines_z(features, baseline)
+    earlier = list(recent)[max(0, len(recent) - (settings.evidence_windows - 1)) :]
+    pooled = pooled_lines_z(own_lines, earlier)
+
     def result(state: str, anomaly: bool, *reasons: str) -> BaselineJudgement:
-        return BaselineJudgement(state, anomaly, round(deviation, 3), "used", f.changes, list(reasons))
+        return BaselineJudgement(state, anomaly, round(deviation, 3), "used", f.changes, list(reasons), own_lines)
 
     if candidate in BEARING_FAULT_STATES:
         lines_z = _envelope_lines_z(candidate, features, baseline)
@@ -177,20 +199,20 @@ def judge(
                 return result(UNCERTAIN_STATE, False, why, f"model unsure between {candidate} and {other}")
             return result(candidate, False, why)
     if candidate not in BEARING_FAULT_STATES and not (f.imbalance or f.misalignment or f.series):
-        rose = sorted(((_envelope_lines_z(k, features, baseline), k) for k in FAULT_ENVELOPE_LINES), reverse=True)
+        rose = sorted(((pooled[k], k) for k in FAULT_ENVELOPE_LINES), reverse=True)
         (z_best, fault), (z_next, _) = rose[0], rose[1]
         # Impacts at a rate no bearing explains can lift one of a fault's harmonics by chance; then the strongest
         # unexplained envelope line rose more than the fault's lines did, and the change stays unexplained.
-        unexplained_z = _z("env_max_unexplained_db", features, baseline) or 0.0
         if (
             z_best >= ENVELOPE_DETECT_Z
             and z_best - max(z_next, 0.0) >= ENVELOPE_DETECT_MARGIN
-            and unexplained_z < z_best
+            and pooled[UNEXPLAINED] < z_best
         ):
+            over = f" over its last {len(earlier) + 1} windows" if earlier else ""
             return result(
                 fault,
                 False,
-                f"its {fault.replace('_', ' ')} envelope lines rose over its baseline (z={z_best:+.1f}, next "
+                f"its {fault.replace('_', ' ')} envelope lines rose over its baseline{over} (z={z_best:+.1f}, next "
                 f"z={z_next:+.1f}) while the absolute model said {absolute}",
             )
     if f.imbalance:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from edge_agent.baseline import (
@@ -175,7 +175,7 @@ class BaselineManager:
         state = self._assets.get(asset)
         events: list[tuple[str, dict[str, Any]]] = []
         if state is None:
-            fields = self._judged(asset, outcome, signature, None, self._default, {"status": "none"})
+            fields, _ = self._judged(asset, outcome, signature, None, self._default, {"status": "none"})
         else:
             with state.lock:
                 fields, events = self._judge_locked(state, model, outcome, signature)
@@ -201,7 +201,13 @@ class BaselineManager:
                 events = self._decide(state, "windows" if learner.windows >= state.plan.tuning.windows else "time")
         elif state.status == "refused":
             block = {"status": "refused", "reason": state.reason}
-        fields = self._judged(state.asset, outcome, signature, baseline, state.settings, block)
+        if state.evidence_of is not baseline:  # a new, reset or refused baseline: earlier evidence is void
+            state.recent_lines, state.evidence_of = [], baseline
+        fields, judgement = self._judged(
+            state.asset, outcome, signature, baseline, state.settings, block, state.recent_lines
+        )
+        if judgement.fault_lines_z:
+            state.recent_lines = [*state.recent_lines, judgement.fault_lines_z][-state.settings.evidence_windows :]
         state.last_status = fields["baseline"]["status"]
         return fields, events
 
@@ -213,8 +219,9 @@ class BaselineManager:
         baseline: AssetBaseline | None,
         settings: BaselineSettings,
         block: dict[str, Any],
-    ) -> dict[str, Any]:
-        judgement: BaselineJudgement = judge(outcome.result, outcome.features, signature, baseline, settings)
+        recent: Sequence[Mapping[str, float]] = (),
+    ) -> tuple[dict[str, Any], BaselineJudgement]:
+        judgement = judge(outcome.result, outcome.features, signature, baseline, settings, recent)
         fields = result_fields(outcome.result, judgement, signature)
         if baseline is not None:
             block = {"status": judgement.status}
@@ -223,7 +230,7 @@ class BaselineManager:
             self._count("baseline_changed", asset)
         if fields["state"] == "uncertain":
             self._count("uncertain", asset)
-        return fields
+        return fields, judgement
 
     def tick(self) -> None:
         """Main-loop work: operator requests, time-limited commissioning, progress saves."""

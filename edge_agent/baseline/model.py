@@ -78,6 +78,9 @@ class BaselineJudgement:
     status: str
     changes_db: dict[str, float] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    # This window's own envelope evidence per bearing fault (robust z; key "unexplained" for the strongest line
+    # no bearing explains): the caller keeps the last few to pool with the next window's.
+    fault_lines_z: dict[str, float] = field(default_factory=dict)
 
 
 def to_db(value: float) -> float:

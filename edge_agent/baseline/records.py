@@ -48,6 +48,9 @@ class AssetState:
     unsaved: int = 0
     saved_at: float = 0.0
     last_status: str | None = None
+    # Envelope evidence of the last windows judged against `evidence_of` (pooled with the next window's).
+    recent_lines: list[dict[str, float]] = field(default_factory=list)
+    evidence_of: AssetBaseline | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property

@@ -77,13 +77,16 @@ def _commission(
 def judged_states(
     pipeline: HealthMonitor, baseline: AssetBaseline, messages: Iterable[dict[str, Any]], settings: BaselineSettings
 ) -> list[Judged]:
-    """Absolute and baseline-judged states of one asset's windows."""
+    """Absolute and baseline-judged states of one asset's successive windows (one episode: the evidence of the
+    earlier windows is pooled with each new one's, as the agent does per asset)."""
     out = []
+    recent: list[dict[str, float]] = []  # the asset's earlier windows' envelope evidence, as the agent keeps it
     for message in messages:
         window = parse_vibration(json.dumps(message).encode())
         outcome = pipeline.assess(window)
         signature = machine_signature(window.samples, window.fs_hz, window.rpm)
-        verdict = judge(outcome.result, outcome.features, signature, baseline, settings)
+        verdict = judge(outcome.result, outcome.features, signature, baseline, settings, recent)
+        recent = [*recent, verdict.fault_lines_z][-settings.evidence_windows :] if verdict.fault_lines_z else recent
         out.append(Judged(outcome.result.state, verdict.state, verdict.status))
     return out
 

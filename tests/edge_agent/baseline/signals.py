@@ -49,11 +49,11 @@ def window(
     return np.asarray(x, dtype=np.float64)
 
 
-def observe(samples: np.ndarray, rpm: float = RPM) -> tuple[MachineSignature, dict[str, float]]:
+def observe(samples: np.ndarray, rpm: float = RPM, fs: float = FS) -> tuple[MachineSignature, dict[str, float]]:
     """The signature and the model features of a window, as the service computes them."""
     step = default_step()
-    values = extract_features(samples, FS, rpm, BEARING, step)
-    return machine_signature(samples, FS, rpm), {n: float(v) for n, v in zip(step.feature_names, values)}
+    values = extract_features(samples, fs, rpm, BEARING, step)
+    return machine_signature(samples, fs, rpm), {n: float(v) for n, v in zip(step.feature_names, values)}
 
 
 def assessment(state: str, p: float = 0.95, *, second: str = "healthy", anomaly: bool = False) -> HealthAssessment:

@@ -12,9 +12,7 @@ from edge_agent.baseline import (
     BaselineSettings,
     MachineSignature,
     judge,
-    machine_signature,
 )
-from edge_agent.pipelines.vibration_features import default_step, extract_features
 from tests.edge_agent.baseline.signals import (
     BEARING,
     MASKED_FS,
@@ -177,10 +175,7 @@ def test_given_an_absolute_anomaly_on_a_window_only_roughly_like_its_baseline_th
 
 
 def _observe_masked(seed: int, impact_g: float) -> tuple[MachineSignature, dict[str, float]]:
-    x = masked_fault_window(seed, impact_g)
-    step = default_step()
-    values = extract_features(x, MASKED_FS, MASKED_RPM, BEARING, step)
-    return machine_signature(x, MASKED_FS, MASKED_RPM), {n: float(v) for n, v in zip(step.feature_names, values)}
+    return observe(masked_fault_window(seed, impact_g), MASKED_RPM, MASKED_FS)
 
 
 @pytest.fixture(scope="module")
@@ -209,3 +204,33 @@ def test_given_its_own_healthy_window_when_judged_then_no_bearing_fault_is_read_
 ) -> None:
     signature, features = _observe_masked(seed, 0.0)
     assert judge(assessment("healthy"), features, signature, masked, SETTINGS).state == "healthy"
+
+
+def _judged_in_turn(masked: AssetBaseline, impact_g: float, seeds: range, settings: BaselineSettings) -> list[str]:
+    """States of an asset's successive windows, each pooled with the evidence of those before it (as the agent)."""
+    recent: list[dict[str, float]] = []
+    states = []
+    for seed in seeds:
+        signature, features = _observe_masked(seed, impact_g)
+        result = judge(assessment("healthy"), features, signature, masked, settings, recent)
+        recent = [*recent, result.fault_lines_z][-settings.evidence_windows :]
+        states.append(result.state)
+        if len(recent) == settings.evidence_windows and settings.evidence_windows > 1:
+            assert result.state != "outer_race" or "over its last 4 windows" in result.reasons[0]
+    return states
+
+
+def test_given_impacts_too_faint_for_one_window_when_windows_are_pooled_then_the_fault_is_found(
+    masked: AssetBaseline,
+) -> None:
+    # Given impacts a third of the faint fault above: one window alone rarely tells them from the fan's own noise
+    one_by_one = BaselineSettings(windows=30, min_windows=10, evidence_windows=1)
+    alone = _judged_in_turn(masked, 0.0015, range(500, 508), one_by_one)
+    assert alone.count("outer_race") <= 2
+    # When the asset's last 4 windows' envelope evidence is pooled, then every window from the fourth on is outer race
+    pooled = _judged_in_turn(masked, 0.0015, range(500, 508), SETTINGS)
+    assert pooled[3:] == ["outer_race"] * 5
+
+
+def test_given_its_own_healthy_windows_when_pooled_then_no_bearing_fault_builds_up(masked: AssetBaseline) -> None:
+    assert set(_judged_in_turn(masked, 0.0, range(400, 412), SETTINGS)) == {"healthy"}

@@ -12,7 +12,17 @@ from edge_agent.baseline.store import BASELINE_FILE, PROGRESS_FILE, BaselineStor
 from edge_agent.config import BaselineTuning
 from edge_agent.ingest.vibration import VibrationWindow
 from edge_agent.pipelines.maintenance import HealthOutcome
-from tests.edge_agent.baseline.signals import BEARING, FS, RPM, assessment, observe, window
+from tests.edge_agent.baseline.signals import (
+    BEARING,
+    FS,
+    MASKED_FS,
+    MASKED_RPM,
+    RPM,
+    assessment,
+    masked_fault_window,
+    observe,
+    window,
+)
 
 MODEL = "bearing-health@1.0.0"
 
@@ -57,6 +67,14 @@ class Harness:
         _, features = observe(samples, rpm)
         outcome = HealthOutcome(assessment(state), features, 1.0)
         return self.manager.judge_window("pump-1", MODEL, VibrationWindow(samples, FS, rpm, BEARING), outcome)
+
+    def feed_masked(self, seed: int, impact_g: float) -> dict[str, Any]:
+        """A window of the fan whose frame mode masks faint outer-race impacts (the absolute model says healthy)."""
+        samples = masked_fault_window(seed, impact_g)
+        _, features = observe(samples, MASKED_RPM, MASKED_FS)
+        outcome = HealthOutcome(assessment("healthy"), features, 1.0)
+        window_ = VibrationWindow(samples, MASKED_FS, MASKED_RPM, BEARING)
+        return self.manager.judge_window("pump-1", MODEL, window_, outcome)
 
     def kinds(self) -> list[str]:
         return [kind for kind, _ in self.events]
@@ -220,3 +238,22 @@ def test_given_baselines_off_for_an_asset_then_results_carry_severity_but_no_com
     assert harness.row()["status"] == "off" and not (tmp_path / "b" / "pump-1").exists()
     with pytest.raises(BaselineActionRejected, match="off"):
         harness.manager.reset("pump-1", "operator:ann")
+
+
+def test_given_faint_impacts_when_an_asset_keeps_sending_then_its_windows_pool_until_a_new_baseline(
+    tmp_path: Path,
+) -> None:
+    harness = Harness(tmp_path / "baselines", windows=30, min_windows=10)
+    for seed in range(30):
+        harness.feed_masked(seed, 0.0)
+    assert harness.row()["status"] == "learned"
+    # when impacts too faint for one window keep coming, then from the fourth window on they are outer race
+    states = [harness.feed_masked(seed, 0.0015) for seed in range(500, 508)]
+    assert [s["state"] for s in states[3:]] == ["outer_race"] * 5
+    assert "over its last 4 windows" in states[-1]["baseline"]["reasons"][0]
+    # when the operator recommissions, then the evidence of the old baseline is not pooled into the new one's
+    harness.manager.apply("pump-1", "reset", "cli:ann")
+    for seed in range(30):
+        harness.feed_masked(seed, 0.0)
+    first = harness.feed_masked(500, 0.0015)
+    assert not any("over its last" in reason for reason in first["baseline"]["reasons"])
