@@ -40,6 +40,9 @@ ENVELOPE_DETECT_Z = 3.0
 ENVELOPE_DETECT_MARGIN = 1.5
 SHAFT_LINES = ("order_1x_g", "order_2x_g", "order_3x_g")
 UNEXPLAINED = "unexplained"
+# Pooled evidence names a fault only while the window itself leans that way: a healthy machine's windows are not
+# quite independent (its commissioning median is one estimate), and a run of chance highs must not outlive itself.
+POOLED_OWN_Z = 1.0
 
 
 def feature_deviation(features: Mapping[str, float], baseline: AssetBaseline) -> tuple[float, list[tuple[str, float]]]:
@@ -207,6 +210,7 @@ def judge(
             z_best >= ENVELOPE_DETECT_Z
             and z_best - max(z_next, 0.0) >= ENVELOPE_DETECT_MARGIN
             and pooled[UNEXPLAINED] < z_best
+            and (not earlier or own_lines[fault] >= POOLED_OWN_Z)
         ):
             over = f" over its last {len(earlier) + 1} windows" if earlier else ""
             return result(

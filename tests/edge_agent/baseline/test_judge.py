@@ -13,6 +13,7 @@ from edge_agent.baseline import (
     MachineSignature,
     judge,
 )
+from edge_agent.baseline.judge import pooled_lines_z
 from tests.edge_agent.baseline.signals import (
     BEARING,
     MASKED_FS,
@@ -234,3 +235,19 @@ def test_given_impacts_too_faint_for_one_window_when_windows_are_pooled_then_the
 
 def test_given_its_own_healthy_windows_when_pooled_then_no_bearing_fault_builds_up(masked: AssetBaseline) -> None:
     assert set(_judged_in_turn(masked, 0.0, range(400, 412), SETTINGS)) == {"healthy"}
+
+
+def test_given_the_fault_gone_when_earlier_evidence_still_pools_high_then_the_window_itself_decides(
+    masked: AssetBaseline,
+) -> None:
+    # Given four windows of faint impacts kept as the asset's evidence
+    recent: list[dict[str, float]] = []
+    for seed in range(500, 504):
+        signature, features = _observe_masked(seed, 0.0015)
+        recent = [*recent, judge(assessment("healthy"), features, signature, masked, SETTINGS, recent).fault_lines_z]
+    # When a clean window follows (the pooled outer-race z is still over the detection bar)
+    signature, features = _observe_masked(400, 0.0)
+    result = judge(assessment("healthy"), features, signature, masked, SETTINGS, recent[-3:])
+    assert pooled_lines_z(result.fault_lines_z, recent[-3:])["outer_race"] >= 3.0
+    # Then it is healthy: pooled evidence names a fault only while the window itself leans that way
+    assert result.state == "healthy"
