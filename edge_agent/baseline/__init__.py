@@ -1,6 +1,6 @@
 """Per-asset baselines: learn each machine's healthy signature at commissioning and judge change against it."""
 
-from edge_agent.baseline.judge import feature_deviation, judge
+from edge_agent.baseline.judge import feature_deviation, judge, kept_evidence
 from edge_agent.baseline.learner import BaselineLearner
 from edge_agent.baseline.model import (
     BEARING_FAULT_STATES,
@@ -30,6 +30,7 @@ __all__ = [
     "feature_deviation",
     "iso_zone",
     "judge",
+    "kept_evidence",
     "levels_db",
     "machine_signature",
     "to_db",

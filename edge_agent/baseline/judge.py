@@ -90,6 +90,15 @@ def pooled_lines_z(now: Mapping[str, float], recent: Sequence[Mapping[str, float
     return {k: sum(w.get(k, 0.0) for w in windows) / math.sqrt(len(windows)) for k in now}
 
 
+def kept_evidence(
+    recent: Sequence[Mapping[str, float]], judgement: BaselineJudgement, settings: BaselineSettings
+) -> list[Mapping[str, float]]:
+    """The evidence to pool with an asset's next window: the last evidence_windows - 1 windows' fault_lines_z,
+    this judgement's included (a window judged without a baseline adds nothing)."""
+    kept = [*recent, judgement.fault_lines_z] if judgement.fault_lines_z else list(recent)
+    return kept[max(0, len(kept) - (settings.evidence_windows - 1)) :]
+
+
 def _on_2x_line_frequency(signature: MachineSignature) -> float | None:
     """The line frequency whose second harmonic the 2x peak sits on, rather than on twice the measured 1x."""
     for line in LINE_HZ:

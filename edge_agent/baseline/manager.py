@@ -15,6 +15,7 @@ from edge_agent.baseline import (
     BaselineSettings,
     MachineSignature,
     judge,
+    kept_evidence,
     machine_signature,
 )
 from edge_agent.baseline.records import (
@@ -206,8 +207,7 @@ class BaselineManager:
         fields, judgement = self._judged(
             state.asset, outcome, signature, baseline, state.settings, block, state.recent_lines
         )
-        if judgement.fault_lines_z:
-            state.recent_lines = [*state.recent_lines, judgement.fault_lines_z][-state.settings.evidence_windows :]
+        state.recent_lines = kept_evidence(state.recent_lines, judgement, state.settings)
         state.last_status = fields["baseline"]["status"]
         return fields, events
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +50,7 @@ class AssetState:
     saved_at: float = 0.0
     last_status: str | None = None
     # Envelope evidence of the last windows judged against `evidence_of` (pooled with the next window's).
-    recent_lines: list[dict[str, float]] = field(default_factory=list)
+    recent_lines: list[Mapping[str, float]] = field(default_factory=list)
     evidence_of: AssetBaseline | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 

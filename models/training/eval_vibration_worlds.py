@@ -4,7 +4,7 @@ baseline judge) on windows of both generators: the training one and the clean-ro
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
@@ -15,6 +15,7 @@ from edge_agent.baseline import (
     BaselineRefused,
     BaselineSettings,
     judge,
+    kept_evidence,
     machine_signature,
 )
 from edge_agent.ingest.vibration import parse_vibration
@@ -80,13 +81,13 @@ def judged_states(
     """Absolute and baseline-judged states of one asset's successive windows (one episode: the evidence of the
     earlier windows is pooled with each new one's, as the agent does per asset)."""
     out = []
-    recent: list[dict[str, float]] = []  # the asset's earlier windows' envelope evidence, as the agent keeps it
+    recent: list[Mapping[str, float]] = []  # the asset's earlier windows' envelope evidence, as the agent keeps it
     for message in messages:
         window = parse_vibration(json.dumps(message).encode())
         outcome = pipeline.assess(window)
         signature = machine_signature(window.samples, window.fs_hz, window.rpm)
         verdict = judge(outcome.result, outcome.features, signature, baseline, settings, recent)
-        recent = [*recent, verdict.fault_lines_z][-settings.evidence_windows :] if verdict.fault_lines_z else recent
+        recent = kept_evidence(recent, verdict, settings)
         out.append(Judged(outcome.result.state, verdict.state, verdict.status))
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import pytest
@@ -13,7 +14,7 @@ from edge_agent.baseline import (
     MachineSignature,
     judge,
 )
-from edge_agent.baseline.judge import pooled_lines_z
+from edge_agent.baseline.judge import kept_evidence, pooled_lines_z
 from tests.edge_agent.baseline.signals import (
     BEARING,
     MASKED_FS,
@@ -209,14 +210,15 @@ def test_given_its_own_healthy_window_when_judged_then_no_bearing_fault_is_read_
 
 def _judged_in_turn(masked: AssetBaseline, impact_g: float, seeds: range, settings: BaselineSettings) -> list[str]:
     """States of an asset's successive windows, each pooled with the evidence of those before it (as the agent)."""
-    recent: list[dict[str, float]] = []
+    recent: list[Mapping[str, float]] = []
     states = []
     for seed in seeds:
         signature, features = _observe_masked(seed, impact_g)
+        full = settings.evidence_windows > 1 and len(recent) == settings.evidence_windows - 1
         result = judge(assessment("healthy"), features, signature, masked, settings, recent)
-        recent = [*recent, result.fault_lines_z][-settings.evidence_windows :]
+        recent = kept_evidence(recent, result, settings)
         states.append(result.state)
-        if len(recent) == settings.evidence_windows and settings.evidence_windows > 1:
+        if full:
             assert result.state != "outer_race" or "over its last 4 windows" in result.reasons[0]
     return states
 
